@@ -1,0 +1,3 @@
+from convostack.cli import main
+
+main()

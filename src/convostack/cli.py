@@ -1,0 +1,100 @@
+"""The `convostack` command: entry points only, no logic of its own."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from convostack import __version__
+from convostack.config import Config, ConfigError, load_config
+
+log = logging.getLogger("convostack")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # uvicorn's own start-up chatter is replaced by our one line; its errors still show.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def _load(config_file: Path | None, **overrides: Any) -> Config:
+    try:
+        return load_config(config_file, overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.version_option(__version__, prog_name="convostack")
+def main() -> None:
+    """convostack: an OpenAI-compatible server for stateful conversations."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [default: 127.0.0.1; env CONVOSTACK_HOST].")
+@click.option("--port", type=int, help="Port to listen on [default: 8321; env CONVOSTACK_PORT].")
+@click.option(
+    "--db", help="Database URL [default: sqlite under $CONVOSTACK_HOME; env CONVOSTACK_DB]."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML config file [env CONVOSTACK_CONFIG].",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Logging level [default: info].",
+)
+def serve(
+    host: str | None,
+    port: int | None,
+    db: str | None,
+    config_file: Path | None,
+    log_level: str | None,
+) -> None:
+    """Start the server."""
+    config = _load(config_file, host=host, port=port, db=db, log_level=log_level)
+    _configure_logging(config.log_level)
+    from convostack.server import run
+
+    run(config)
+
+
+@main.command("config")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML config file to validate and show merged with env and defaults.",
+)
+@click.option("--sample", is_flag=True, help="Print a commented sample config file instead.")
+def show_config(config_file: Path | None, sample: bool) -> None:
+    """Print the effective configuration (or a sample file) as YAML."""
+    if sample:
+        click.echo(sample_config())
+        return
+    config = _load(config_file)
+    click.echo(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+def sample_config() -> str:
+    """A sample config file, generated from the field descriptions."""
+    lines = ["# convostack configuration (YAML). Every setting is optional."]
+    defaults = Config().model_dump(mode="json")
+    for name, field in Config.model_fields.items():
+        lines.append(f"# {field.description} Env: CONVOSTACK_{name.upper()}.")
+        value = defaults[name]
+        rendered = yaml.safe_dump({name: value}, default_flow_style=True).strip().strip("{}")
+        lines.append(f"# {rendered}" if value is None or name == "home" else rendered)
+    return "\n".join(lines)

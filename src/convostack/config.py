@@ -1,0 +1,125 @@
+"""One typed configuration, from (lowest to highest) defaults, a YAML file, the environment
+(`CONVOSTACK_<FIELD>`) and command-line flags; validated once, at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "CONVOSTACK_"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("CONVOSTACK_HOME") or Path.home() / ".convostack").expanduser()
+
+
+class ConfigError(Exception):
+    """A configuration that cannot work, with a message that says how to fix it."""
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8321, ge=1, le=65535, description="TCP port to listen on.")
+    db: str | None = Field(
+        None,
+        description="Database URL, e.g. sqlite:///path/to/convostack.db. "
+        "Default: a SQLite file under the home folder.",
+    )
+    home: Path = Field(
+        default_factory=default_home,
+        description="Folder for the default database and other local state "
+        "(default ~/.convostack, or $CONVOSTACK_HOME).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Logging level."
+    )
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
+    )
+
+    @property
+    def database_url(self) -> str:
+        return self.db or f"sqlite:///{self.home / 'convostack.db'}"
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in Config.model_fields:
+        value = environ.get(ENV_PREFIX + name.upper())
+        if value is not None and value != "":
+            out[name] = value
+    return out
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {path}: {exc.strerror}.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {path} must hold a mapping of settings, e.g. 'port: 8321'.")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def load_config(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Merge the sources and validate; raises ConfigError naming each bad setting and its source."""
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(environ[ENV_PREFIX + "CONFIG"])
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if config_file is not None:
+        layers.append((f"config file {config_file}", _from_file(config_file)))
+    layers.append(("environment", _from_env(environ)))
+    layers.append(("command line", {k: v for k, v in (overrides or {}).items() if v is not None}))
+    merged: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for where, values in layers:
+        merged.update(values)
+        source.update(dict.fromkeys(values, where))
+    try:
+        # Environment values are strings; lax mode turns "8321" into 8321.
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, source)) from None
+
+
+def _explain(exc: ValidationError, source: Mapping[str, str]) -> str:
+    lines = ["Invalid configuration:"]
+    for err in exc.errors(include_url=False):
+        name = ".".join(str(p) for p in err["loc"]) or "(root)"
+        top = str(err["loc"][0]) if err["loc"] else ""
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(sorted(Config.model_fields))
+            lines.append(
+                f"  - unknown setting '{name}' (from {source.get(top, '?')}); known: {known}"
+            )
+            continue
+        where = source.get(top, "defaults")
+        env = ENV_PREFIX + top.upper()
+        lines.append(
+            f"  - {name} = {err.get('input')!r} (from {where}): {err['msg']}. "
+            f"Set it with --{top.replace('_', '-')}, {env}, or '{top}:' in the config file."
+        )
+    return "\n".join(lines)

@@ -1,0 +1,288 @@
+"""Input items: validation against the wire union, and normalisation into stored items.
+
+The hot item types (messages, function calls and their outputs, item references) have
+narrow models of our own, which reject unknown keys and name the one bad field. Every
+other item type in the `openai` package's `ResponseInputItemParam` union is checked
+against that package's own TypedDict for it, so the whole union is accepted without
+hand-copying thirty shapes. What is stored is the caller's JSON, verbatim, plus the
+normalisation the wire reference asks for: `type`, a server id with the type's prefix,
+`status: "completed"` where the type has a status, and string content turned into one
+content part.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from openai.types.responses.response_input_item_param import ResponseInputItemParam
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from convostack.errors import InvalidRequestError, invalid_value
+from convostack.ids import ITEM_ID_PREFIXES, MAX_ID_LENGTH, new_item_id
+from convostack.validation import UNION_TAGS, to_api_error
+
+Item = dict[str, Any]
+
+MAX_ITEMS_PER_CALL = 20
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class InputTextPart(_Strict):
+    type: Literal["input_text"]
+    text: str
+
+
+class InputImagePart(_Strict):
+    type: Literal["input_image"]
+    detail: Literal["low", "high", "auto", "original"] = "auto"
+    image_url: str | None = None
+    file_id: str | None = None
+
+
+class InputFilePart(_Strict):
+    type: Literal["input_file"]
+    file_id: str | None = None
+    file_url: str | None = None
+    file_data: str | None = None
+    filename: str | None = None
+    detail: Literal["low", "high", "auto", "original"] | None = None
+
+
+class OutputTextPart(_Strict):
+    type: Literal["output_text"]
+    text: str
+    annotations: list[dict[str, Any]] = Field(default_factory=list)
+    logprobs: list[dict[str, Any]] | None = None
+
+
+class RefusalPart(_Strict):
+    type: Literal["refusal"]
+    refusal: str
+
+
+InputPart = Annotated[InputTextPart | InputImagePart | InputFilePart, Field(discriminator="type")]
+OutputPart = Annotated[OutputTextPart | RefusalPart, Field(discriminator="type")]
+UNION_TAGS.update({"input_text", "input_image", "input_file", "output_text", "refusal"})
+
+Status = Literal["in_progress", "completed", "incomplete"]
+
+
+class InputMessage(_Strict):
+    """A user, system or developer message, short form or full."""
+
+    type: Literal["message"] = "message"
+    role: Literal["user", "system", "developer"]
+    content: str | list[InputPart]
+    id: str | None = None
+    status: Status | None = None
+
+
+class AssistantMessage(_Strict):
+    """An assistant message: short form, or an earlier output message sent back."""
+
+    type: Literal["message"] = "message"
+    role: Literal["assistant"]
+    content: str | list[OutputPart]
+    id: str | None = None
+    status: Status | None = None
+    phase: Literal["commentary", "final_answer"] | None = None
+
+
+class Caller(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["direct", "program"]
+    caller_id: str | None = None
+
+
+class FunctionCall(_Strict):
+    type: Literal["function_call"]
+    call_id: str
+    name: str
+    arguments: str
+    id: str | None = None
+    status: Status | None = None
+    namespace: str | None = None
+    caller: Caller | None = None
+
+
+class FunctionCallOutput(_Strict):
+    type: Literal["function_call_output"]
+    call_id: str
+    output: str | list[InputPart]
+    id: str | None = None
+    status: Status | None = None
+    name: str | None = None
+    namespace: str | None = None
+    caller: Caller | None = None
+
+
+class ItemReference(_Strict):
+    type: Literal["item_reference"] = "item_reference"
+    id: str
+
+
+_MESSAGE_ROLES: dict[str, TypeAdapter[Any]] = {
+    "user": TypeAdapter(InputMessage),
+    "system": TypeAdapter(InputMessage),
+    "developer": TypeAdapter(InputMessage),
+    "assistant": TypeAdapter(AssistantMessage),
+}
+
+
+def _typed_dict_adapters() -> tuple[dict[str, TypeAdapter[Any]], set[str]]:
+    """One adapter per `type` of the openai package's input item union, and which have a status."""
+    adapters: dict[str, TypeAdapter[Any]] = {}
+    with_status: set[str] = set()
+    for variant in typing.get_args(ResponseInputItemParam):
+        hints = typing.get_type_hints(variant)
+        type_hint = hints.get("type")
+        if type_hint is None:
+            continue
+        for literal in typing.get_args(_unwrap(type_hint)):
+            adapters[literal] = TypeAdapter(variant)
+            if "status" in hints:
+                with_status.add(literal)
+    return adapters, with_status
+
+
+def _unwrap(hint: Any) -> Any:
+    # Required[Literal[...]] and NotRequired[...] wrap the Literal we want.
+    while typing.get_origin(hint) in (typing.Required, typing.NotRequired):
+        hint = typing.get_args(hint)[0]
+    return hint
+
+
+_ADAPTERS, _WITH_STATUS = _typed_dict_adapters()
+_ADAPTERS.update(
+    {
+        "function_call": TypeAdapter(FunctionCall),
+        "function_call_output": TypeAdapter(FunctionCallOutput),
+        "item_reference": TypeAdapter(ItemReference),
+    }
+)
+# `message` is dispatched on role; a stored item never has type `item_reference`.
+_ADAPTERS.pop("message", None)
+_WITH_STATUS.update({"message", "function_call", "function_call_output"})
+ITEM_TYPES = frozenset({"message", *_ADAPTERS})
+_TEXT_PART = {"user": "input_text", "system": "input_text", "developer": "input_text"}
+
+
+def item_type(raw: Item) -> str:
+    """The item's type: explicit, or implied (a `role` means a message, a bare id a reference)."""
+    explicit = raw.get("type")
+    if explicit is not None:
+        return explicit if isinstance(explicit, str) else ""
+    if "role" in raw:
+        return "message"
+    return "item_reference" if "id" in raw else ""
+
+
+def validate_item(raw: Any, param: str) -> str:
+    """Check one input item against its type's model; return its type."""
+    if not isinstance(raw, dict):
+        raise InvalidRequestError(
+            f"Invalid type for '{param}': expected an object.", code="invalid_type", param=param
+        )
+    kind = item_type(raw)
+    if kind == "message":
+        role = raw.get("role")
+        adapter = _MESSAGE_ROLES.get(role) if isinstance(role, str) else None
+        if adapter is None:
+            raise invalid_value(
+                f"{param}.role",
+                f"Invalid value: '{role}'. Supported values are: 'user', 'assistant', "
+                "'system' and 'developer'.",
+            )
+    else:
+        found = _ADAPTERS.get(kind)
+        if found is None:
+            raise invalid_value(
+                f"{param}.type",
+                f"Invalid value: '{raw.get('type')}'. Supported values are: "
+                + ", ".join(f"'{t}'" for t in sorted(ITEM_TYPES))
+                + ".",
+            )
+        adapter = found
+    try:
+        adapter.validate_python(raw)
+    except ValidationError as exc:
+        raise to_api_error(exc, prefix=param) from None
+    _check_client_id(raw, kind, param)
+    return kind
+
+
+def _check_client_id(raw: Item, kind: str, param: str) -> None:
+    item_id = raw.get("id")
+    if item_id is None or kind == "item_reference":
+        return
+    prefix = ITEM_ID_PREFIXES.get(kind)
+    if prefix and (not item_id.startswith(prefix + "_") or len(item_id) > MAX_ID_LENGTH):
+        raise invalid_value(
+            f"{param}.id",
+            f"Invalid '{param}.id': '{item_id[:MAX_ID_LENGTH]}'. Expected an ID that begins "
+            f"with '{prefix}'.",
+        )
+
+
+def _normalise_parts(parts: list[Item]) -> list[Item]:
+    out = []
+    for part in parts:
+        kind = part.get("type")
+        if kind == "output_text" and "annotations" not in part:
+            part = {**part, "annotations": []}
+        elif kind == "input_image" and part.get("detail") is None:
+            part = {**part, "detail": "auto"}
+        out.append(part)
+    return out
+
+
+def normalise_item(raw: Item, kind: str, id_factory: Callable[[str], str] = new_item_id) -> Item:
+    """The stored form of a validated item (never an item reference: resolve those first)."""
+    item = dict(raw)
+    item["type"] = kind
+    if item.get("id") is None:
+        item["id"] = id_factory(kind)
+    if kind in _WITH_STATUS and item.get("status") is None:
+        item["status"] = "completed"
+    if kind == "message":
+        content = item["content"]
+        if isinstance(content, str):
+            part_type = _TEXT_PART.get(item["role"], "output_text")
+            part: Item = {"type": part_type, "text": content}
+            if part_type == "output_text":
+                part["annotations"] = []
+            item["content"] = [part]
+        else:
+            item["content"] = _normalise_parts(content)
+    elif kind == "function_call_output" and isinstance(item.get("output"), list):
+        item["output"] = _normalise_parts(item["output"])
+    return item
+
+
+def check_item_count(items: Any, param: str, *, minimum: int) -> list[Any]:
+    if not isinstance(items, list):
+        raise InvalidRequestError(
+            f"Invalid type for '{param}': expected an array of items.",
+            code="invalid_type",
+            param=param,
+        )
+    if len(items) > MAX_ITEMS_PER_CALL:
+        raise InvalidRequestError(
+            f"Invalid '{param}': array too long. Expected an array with maximum length "
+            f"{MAX_ITEMS_PER_CALL}, but got an array with length {len(items)} instead.",
+            code="array_above_max_length",
+            param=param,
+        )
+    if len(items) < minimum:
+        raise InvalidRequestError(
+            f"Invalid '{param}': empty array. Expected an array with minimum length "
+            f"{minimum}, but got an array with length 0 instead.",
+            code="array_below_min_length",
+            param=param,
+        )
+    return items

@@ -1,0 +1,179 @@
+"""The OpenAPI document, generated from the same pydantic models the server uses.
+
+Request bodies come from our narrow request models; responses from the `openai`
+package's models, which are what the server sends. Built once, on first request.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from openai.types.conversations import (
+    Conversation,
+    ConversationDeletedResource,
+    ConversationItem,
+    ConversationItemList,
+)
+from openai.types.responses.response_input_item_param import ResponseInputItemParam
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
+
+from convostack import __version__
+from convostack.conversations.models import (
+    INCLUDABLE,
+    ConversationCreate,
+    ConversationUpdate,
+    ItemsCreate,
+)
+
+REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    schema: dict[str, Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    response: Any
+    body: type[BaseModel] | None = None
+    body_items: bool = False
+    query: tuple[Query, ...] = field(default=())
+
+
+_INCLUDE = Query(
+    "include", {"type": "array", "items": {"type": "string", "enum": list(INCLUDABLE)}}
+)
+_LIST_QUERY = (
+    Query("after", {"type": "string"}, "Return items after this item id."),
+    Query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+    Query("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}),
+    _INCLUDE,
+)
+_CONV = "/v1/conversations/{conversation_id}"
+
+OPERATIONS = (
+    Operation("get", "/v1/health", "health", "Liveness check.", None),
+    Operation(
+        "post", "/v1/conversations", "createConversation", "Create a conversation.",
+        Conversation, ConversationCreate, body_items=True,
+    ),
+    Operation("get", _CONV, "getConversation", "Retrieve a conversation.", Conversation),
+    Operation(
+        "post", _CONV, "updateConversation", "Replace a conversation's metadata.",
+        Conversation, ConversationUpdate,
+    ),
+    Operation(
+        "delete", _CONV, "deleteConversation", "Delete a conversation and its items.",
+        ConversationDeletedResource,
+    ),
+    Operation(
+        "post", _CONV + "/items", "createConversationItems", "Append 1 to 20 items.",
+        ConversationItemList, ItemsCreate, body_items=True, query=(_INCLUDE,),
+    ),
+    Operation(
+        "get", _CONV + "/items", "listConversationItems", "List items, one page at a time.",
+        ConversationItemList, query=_LIST_QUERY,
+    ),
+    Operation(
+        "get", _CONV + "/items/{item_id}", "getConversationItem", "Retrieve one item.",
+        ConversationItem, query=(_INCLUDE,),
+    ),
+    Operation(
+        "delete", _CONV + "/items/{item_id}", "deleteConversationItem",
+        "Delete one item; returns the conversation.", Conversation,
+    ),
+)  # fmt: skip
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+
+class _Schemas:
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+
+    def add(self, target: Any, name: str, mode: JsonSchemaMode) -> dict[str, Any]:
+        schema = TypeAdapter(target).json_schema(ref_template=REF, mode=mode)
+        self.components.update(schema.pop("$defs", {}))
+        self.components[name] = schema
+        return {"$ref": REF.format(model=name)}
+
+
+def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in ("conversation_id", "item_id")
+        if "{" + name + "}" in op.path
+    ]
+    params += [
+        {"name": q.name, "in": "query", "required": False, "schema": q.schema,
+         "description": q.description}
+        for q in op.query
+    ]  # fmt: skip
+    spec: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}
+    if params:
+        spec["parameters"] = params
+    if op.body is not None:
+        body = schemas.add(op.body, op.body.__name__, "validation")
+        if op.body_items:
+            items = schemas.add(ResponseInputItemParam, "InputItem", "validation")
+            body = {"allOf": [body, {"properties": {"items": {"type": "array", "items": items}}}]}
+        spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    ok: dict[str, Any] = {"type": "object"}
+    if op.response is not None:
+        ok = schemas.add(
+            op.response, getattr(op.response, "__name__", op.operation_id), "serialization"
+        )
+    error = {"content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
+    spec["responses"] = {
+        "200": {"description": "OK", "content": {"application/json": {"schema": ok}}},
+        "400": {"description": "Invalid request", **error},
+        "404": {"description": "Not found", **error},
+        "413": {"description": "Body too large", **error},
+        "500": {"description": "Server error", **error},
+    }
+    return spec
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "convostack", "version": __version__},
+        "paths": paths,
+        "components": {"schemas": schemas.components},
+    }
+
+
+@functools.cache
+def document_bytes() -> bytes:
+    return orjson.dumps(document())

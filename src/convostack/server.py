@@ -1,0 +1,49 @@
+"""Running the app under uvicorn (uvloop + httptools), with one clear line at start."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+
+from convostack.app import create_app
+from convostack.config import Config
+
+log = logging.getLogger("convostack")
+
+# In-flight requests get this long to finish after SIGINT/SIGTERM.
+SHUTDOWN_GRACE_SECONDS = 20
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, app_config: Config):
+        super().__init__(config)
+        self._app_config = app_config
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            log.info(
+                "convostack serving at %s (database %s)",
+                self._app_config.base_url,
+                self._app_config.database_url,
+            )
+
+
+def run(config: Config) -> None:
+    app = create_app(config)
+    server_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
+    _Server(server_config, config).run()
+    log.info("convostack stopped")

@@ -1,0 +1,33 @@
+"""Storage backends behind one protocol, chosen by the database URL's scheme."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from convostack.storage.base import Store
+
+
+class UnsupportedDatabaseURL(ValueError):
+    pass
+
+
+def sqlite_path(url: str) -> Path:
+    """`sqlite:///abs/path.db` (three or four slashes), `sqlite:rel/path.db`, or a path."""
+    rest = url.removeprefix("sqlite:")
+    if rest.startswith("//"):
+        rest = rest[2:]
+        if rest.startswith("//"):  # SQLAlchemy's four-slash absolute form
+            rest = rest[1:]
+    return Path(rest).expanduser()
+
+
+def open_store(url: str) -> Store:
+    scheme = urlsplit(url).scheme
+    if scheme in ("", "sqlite", "file") or len(scheme) == 1:  # len 1: a Windows drive letter
+        from convostack.storage.sqlite import SqliteStore
+
+        return SqliteStore(sqlite_path(url.removeprefix("file:")))
+    raise UnsupportedDatabaseURL(
+        f"unsupported database URL scheme '{scheme}': use sqlite:///path/to/file.db"
+    )

@@ -1,0 +1,297 @@
+"""SQLite store: the stdlib sqlite3 in WAL mode, one writer thread and one reader thread.
+
+Writes are serialised through the writer thread, so allocating sequence numbers is a
+plain `UPDATE ... RETURNING` inside the batch's transaction; readers use their own
+connection and see only committed data (WAL lets them run while the writer writes).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import orjson
+
+from convostack.storage import migrations
+from convostack.storage.base import (
+    ConversationMissing,
+    ConversationRow,
+    CursorMissing,
+    DuplicateItemId,
+    ItemMissing,
+    ItemPage,
+    NewItem,
+    Order,
+    StoreUnavailable,
+)
+from convostack.storage.worker import ConnectionWorker
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def _row_to_conversation(row: tuple[str, int, str]) -> ConversationRow:
+    return ConversationRow(id=row[0], created_at=row[1], metadata=orjson.loads(row[2]))
+
+
+def _conversation(conn: sqlite3.Connection, owner: str, conversation_id: str) -> ConversationRow:
+    row = conn.execute(
+        "SELECT id, created_at, metadata FROM conversations WHERE id = ? AND owner = ?",
+        (conversation_id, owner),
+    ).fetchone()
+    if row is None:
+        raise ConversationMissing(conversation_id)
+    return _row_to_conversation(row)
+
+
+def _append(
+    conn: sqlite3.Connection, owner: str, conversation_id: str, items: Sequence[NewItem]
+) -> None:
+    row = conn.execute(
+        "UPDATE conversations SET next_seq = next_seq + ? WHERE id = ? AND owner = ? "
+        "RETURNING next_seq",
+        (len(items), conversation_id, owner),
+    ).fetchone()
+    if row is None:
+        raise ConversationMissing(conversation_id)
+    first = row[0] - len(items)
+    now = int(time.time())
+    try:
+        conn.executemany(
+            "INSERT INTO items (conversation_id, seq, id, type, created_at, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (conversation_id, first + n, item.id, item.type, now, item.body)
+                for n, item in enumerate(items)
+            ],
+        )
+    except sqlite3.IntegrityError:
+        raise DuplicateItemId(_first_duplicate(conn, conversation_id, items)) from None
+
+
+def _first_duplicate(
+    conn: sqlite3.Connection, conversation_id: str, items: Sequence[NewItem]
+) -> str:
+    seen: set[str] = set()
+    for item in items:
+        exists = conn.execute(
+            "SELECT 1 FROM items WHERE conversation_id = ? AND id = ?", (conversation_id, item.id)
+        ).fetchone()
+        if exists or item.id in seen:
+            return item.id
+        seen.add(item.id)
+    return items[0].id
+
+
+class SqliteStore:
+    def __init__(self, path: Path):
+        self.path = path
+        self._writer = ConnectionWorker(
+            "convostack-sqlite-writer", self._connect_writer, writer=True
+        )
+        self._reader = ConnectionWorker("convostack-sqlite-reader", self._connect, writer=False)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode: a commit survives a crash of the process, and the database
+        # is never corrupted; only a power loss can drop the last few commits.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _migrate(conn)
+        return conn
+
+    async def start(self) -> None:
+        self._writer.start()
+        self._reader.start()
+        log.info("sqlite store ready at %s", self.path)
+
+    async def close(self) -> None:
+        await self._writer.stop()
+        await self._reader.stop()
+
+    async def _write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await self._writer.run(operation)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def _read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await self._reader.run(operation)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def create_conversation(
+        self, owner: str, conversation: ConversationRow, items: Sequence[NewItem]
+    ) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO conversations (id, owner, created_at, metadata) VALUES (?, ?, ?, ?)",
+                (
+                    conversation.id,
+                    owner,
+                    conversation.created_at,
+                    orjson.dumps(conversation.metadata),
+                ),
+            )
+            if items:
+                _append(conn, owner, conversation.id, items)
+
+        await self._write(op)
+
+    async def get_conversation(self, owner: str, conversation_id: str) -> ConversationRow:
+        return await self._read(lambda conn: _conversation(conn, owner, conversation_id))
+
+    async def update_metadata(
+        self, owner: str, conversation_id: str, metadata: dict[str, str]
+    ) -> ConversationRow:
+        def op(conn: sqlite3.Connection) -> ConversationRow:
+            row = conn.execute(
+                "UPDATE conversations SET metadata = ? WHERE id = ? AND owner = ? "
+                "RETURNING id, created_at, metadata",
+                (orjson.dumps(metadata), conversation_id, owner),
+            ).fetchone()
+            if row is None:
+                raise ConversationMissing(conversation_id)
+            return _row_to_conversation(row)
+
+        return await self._write(op)
+
+    async def delete_conversation(self, owner: str, conversation_id: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            deleted = conn.execute(
+                "DELETE FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
+            ).rowcount
+            if not deleted:
+                raise ConversationMissing(conversation_id)
+            conn.execute("DELETE FROM items WHERE conversation_id = ?", (conversation_id,))
+
+        await self._write(op)
+
+    async def append_items(
+        self, owner: str, conversation_id: str, items: Sequence[NewItem]
+    ) -> None:
+        await self._write(lambda conn: _append(conn, owner, conversation_id, items))
+
+    async def list_items(
+        self, owner: str, conversation_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage:
+        def op(conn: sqlite3.Connection) -> ItemPage:
+            _conversation(conn, owner, conversation_id)
+            if after is None:
+                bound = -1 if order == "asc" else 1 << 62
+            else:
+                row = conn.execute(
+                    "SELECT seq FROM items WHERE conversation_id = ? AND id = ?",
+                    (conversation_id, after),
+                ).fetchone()
+                if row is None:
+                    raise CursorMissing(after)
+                bound = row[0]
+            comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
+            rows = conn.execute(
+                f"SELECT id, body FROM items WHERE conversation_id = ? AND seq {comparison} ? "
+                f"AND body IS NOT NULL ORDER BY seq {direction} LIMIT ?",
+                (conversation_id, bound, limit + 1),
+            ).fetchall()
+            page = rows[:limit]
+            return ItemPage(
+                ids=[r[0] for r in page], bodies=[r[1] for r in page], has_more=len(rows) > limit
+            )
+
+        return await self._read(op)
+
+    async def get_item(self, owner: str, conversation_id: str, item_id: str) -> bytes:
+        def op(conn: sqlite3.Connection) -> bytes:
+            _conversation(conn, owner, conversation_id)
+            row = conn.execute(
+                "SELECT body FROM items WHERE conversation_id = ? AND id = ? AND body IS NOT NULL",
+                (conversation_id, item_id),
+            ).fetchone()
+            if row is None:
+                raise ItemMissing(item_id)
+            body: bytes = row[0]
+            return body
+
+        return await self._read(op)
+
+    async def delete_item(self, owner: str, conversation_id: str, item_id: str) -> ConversationRow:
+        def op(conn: sqlite3.Connection) -> ConversationRow:
+            conversation = _conversation(conn, owner, conversation_id)
+            changed = conn.execute(
+                "UPDATE items SET body = NULL WHERE conversation_id = ? AND id = ? "
+                "AND body IS NOT NULL",
+                (conversation_id, item_id),
+            ).rowcount
+            if not changed:
+                raise ItemMissing(item_id)
+            return conversation
+
+        return await self._write(op)
+
+    async def find_item(self, owner: str, item_id: str) -> bytes:
+        def op(conn: sqlite3.Connection) -> bytes:
+            row = conn.execute(
+                "SELECT i.body FROM items i JOIN conversations c ON c.id = i.conversation_id "
+                "WHERE i.id = ? AND c.owner = ? AND i.body IS NOT NULL "
+                "ORDER BY i.created_at DESC LIMIT 1",
+                (item_id, owner),
+            ).fetchone()
+            if row is None:
+                raise ItemMissing(item_id)
+            body: bytes = row[0]
+            return body
+
+        return await self._read(op)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+    )
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    for migration in migrations.load("sqlite"):
+        if migration.version in applied:
+            continue
+        log.info("applying sqlite migration %04d_%s", migration.version, migration.name)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, int(time.time())),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _statements(sql: str) -> list[str]:
+    # Migrations are plain DDL; complete_statement tells where each one ends.
+    out, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        if not current and line.strip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    if current.strip():
+        out.append(current.strip())
+    return out

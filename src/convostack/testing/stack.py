@@ -1,0 +1,144 @@
+"""Ways to reach a convostack under test, behind one shape: a base URL and an HTTP client.
+
+- `library`: the app in this process, driven through an ASGI transport (no socket);
+- `server[:PORT]`: `convostack serve` started as a subprocess on a temp database;
+- a URL: any running OpenAI-compatible server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.from_thread
+import httpx2
+from starlette.types import ASGIApp
+
+from convostack.app import create_app
+from convostack.config import Config
+
+HEALTH_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass
+class Target:
+    """Where the tests send requests."""
+
+    mode: str
+    base_url: str  # ends in /v1
+    transport: httpx2.BaseTransport | None = None
+    app: ASGIApp | None = None
+
+    def http_client(self, **kwargs: object) -> httpx2.Client:
+        root = self.base_url.removesuffix("/v1")
+        return httpx2.Client(base_url=root, transport=self.transport, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+
+class PortalTransport(httpx2.BaseTransport):
+    """A synchronous transport that runs an ASGI app on an event loop in another thread,
+    so the synchronous `openai.OpenAI` client can drive the app in-process."""
+
+    def __init__(self, app: ASGIApp, portal: anyio.from_thread.BlockingPortal):
+        self._transport = httpx2.ASGITransport(app=app)
+        self._portal = portal
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        content = request.read()
+
+        async def call() -> tuple[int, httpx2.Headers, bytes]:
+            inner = httpx2.Request(
+                request.method, request.url, headers=request.headers, content=content
+            )
+            response = await self._transport.handle_async_request(inner)
+            body = await response.aread()
+            return response.status_code, response.headers, body
+
+        status, headers, body = self._portal.call(call)
+        return httpx2.Response(status, headers=headers, content=body, request=request)
+
+
+@contextlib.contextmanager
+def library_target(config: Config) -> Iterator[Target]:
+    app = create_app(config)
+    with anyio.from_thread.start_blocking_portal() as portal:
+        lifespan = app.router.lifespan_context(app)
+        with portal.wrap_async_context_manager(lifespan):
+            transport = PortalTransport(app, portal)
+            yield Target("library", "http://convostack.test/v1", transport, app)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"convostack serve exited with code {process.returncode}")
+        try:
+            if httpx2.get(base_url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"no healthy server at {base_url} after {HEALTH_TIMEOUT_SECONDS}s")
+
+
+@contextlib.contextmanager
+def server_process(
+    port: int, home: Path, extra_args: tuple[str, ...] = (), env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`convostack serve` in a subprocess, stopped with SIGTERM (then SIGKILL) after."""
+    log = (home / f"server-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convostack", "serve", "--port", str(port), *extra_args],
+        env={**os.environ, "CONVOSTACK_HOME": str(home), **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/v1", process)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def open_target(spec: str, db: str | None = None) -> AbstractContextManager[Target]:
+    """The target named by a `--stack-config` value."""
+    if spec.startswith(("http://", "https://")):
+        url = spec.rstrip("/")
+        url = url if url.endswith("/v1") else url + "/v1"
+        return contextlib.nullcontext(Target("url", url))
+    home = Path(tempfile.mkdtemp(prefix="convostack-test-"))
+    database = db or f"sqlite:///{home / 'test.db'}"
+    if spec == "library":
+        return library_target(Config(home=home, db=database))
+    if spec == "server" or spec.startswith("server:"):
+        port = int(spec.split(":", 1)[1]) if ":" in spec else free_port()
+        return _served(port, home, database)
+    raise ValueError(f"unknown --stack-config {spec!r}: use library, server[:PORT] or a URL")
+
+
+@contextlib.contextmanager
+def _served(port: int, home: Path, database: str) -> Iterator[Target]:
+    with server_process(port, home, ("--db", database)):
+        yield Target("server", f"http://127.0.0.1:{port}/v1")
