@@ -43,6 +43,25 @@ class Config(BaseModel):
     max_body_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
     )
+    upstream: str | None = Field(
+        None,
+        description="Base URL of an OpenAI-compatible engine to serve instead of the embedded "
+        "model (vLLM, Ollama, llama.cpp server, SGLang, OpenAI...), e.g. http://127.0.0.1:8000/v1.",
+    )
+    upstream_api_key: str | None = Field(None, description="API key sent to --upstream.")
+    inference_mode: Literal["live", "record", "replay", "record-if-missing"] = Field(
+        "live",
+        description="Record/replay of model output, for tests: live calls providers; the "
+        "other modes wrap every provider in a recorder (see tests/README.md).",
+    )
+    recording_dir: Path | None = Field(
+        None, description="Folder of recordings, for the modes other than live."
+    )
+    providers: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Inference providers, each a mapping with a 'type' (openai_compat, "
+        "embedded) and an 'id'. Default: the embedded model, or --upstream when given.",
+    )
 
     @property
     def database_url(self) -> str:

@@ -1,25 +1,73 @@
-"""The Stack: the configured store and services, started and stopped together."""
+"""The Stack: the configured store, providers and services, started and stopped together."""
 
 from __future__ import annotations
 
 import logging
 
-from convostack.config import Config
+from convostack.config import Config, ConfigError
 from convostack.conversations.service import ConversationService
+from convostack.providers.base import InferenceProvider
+from convostack.providers.recording import RecordingProvider
+from convostack.providers.registry import create_provider, parse_settings
+from convostack.providers.router import ModelRouter
+from convostack.providers.settings import EmbeddedSettings, OpenAICompatSettings, ProviderSettings
 from convostack.storage import open_store
 from convostack.storage.base import Store
 
 log = logging.getLogger(__name__)
 
 
+def provider_settings(config: Config) -> list[ProviderSettings]:
+    """The configured providers; the embedded model when none is configured."""
+    found = [parse_settings(raw, f"providers[{n}]") for n, raw in enumerate(config.providers)]
+    if config.upstream:
+        found.append(
+            OpenAICompatSettings(base_url=config.upstream, api_key=config.upstream_api_key)
+        )
+    if not found:
+        found.append(EmbeddedSettings())
+    ids = [s.id for s in found]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise ConfigError(
+            f"Invalid configuration: provider ids must be unique; repeated: {duplicated}. "
+            "Give each provider its own 'id'."
+        )
+    return found
+
+
 class Stack:
-    def __init__(self, config: Config, store: Store | None = None):
+    def __init__(
+        self,
+        config: Config,
+        store: Store | None = None,
+        providers: list[InferenceProvider] | None = None,
+    ):
         self.config = config
         self.store = store or open_store(config.database_url)
+        if providers is None:
+            settings = provider_settings(config)
+            providers = [create_provider(s) for s in settings]
+            prefixed = {s.id for s in settings if s.prefix_models}
+        else:
+            prefixed = set()
+        if config.inference_mode != "live":
+            providers = [self._recorded(p) for p in providers]
+        self.models = ModelRouter(providers, prefixed)
         self.conversations = ConversationService(self.store)
+
+    def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
+        if self.config.recording_dir is None:
+            raise ConfigError(
+                f"Invalid configuration: inference_mode '{self.config.inference_mode}' needs "
+                "recording_dir (--recording-dir or CONVOSTACK_RECORDING_DIR)."
+            )
+        return RecordingProvider(provider, self.config.inference_mode, self.config.recording_dir)
 
     async def start(self) -> None:
         await self.store.start()
+        await self.models.start()
 
     async def close(self) -> None:
+        await self.models.close()
         await self.store.close()

@@ -169,6 +169,7 @@ _ADAPTERS.update(
 _ADAPTERS.pop("message", None)
 _WITH_STATUS.update({"message", "function_call", "function_call_output"})
 ITEM_TYPES = frozenset({"message", *_ADAPTERS})
+_HAND_WRITTEN = frozenset({"function_call", "function_call_output", "item_reference"})
 _TEXT_PART = {"user": "input_text", "system": "input_text", "developer": "input_text"}
 
 
@@ -209,11 +210,24 @@ def validate_item(raw: Any, param: str) -> str:
             )
         adapter = found
     try:
-        adapter.validate_python(raw)
+        adapter.validate_python(_with_defaults(raw, kind))
     except ValidationError as exc:
         raise to_api_error(exc, prefix=param) from None
     _check_client_id(raw, kind, param)
     return kind
+
+
+def _with_defaults(raw: Item, kind: str) -> Item:
+    # Some of the openai TypedDicts require `id` or `status`, which we fill in on store
+    # anyway; check the item as it will be stored, not as the caller abbreviated it.
+    if kind in _HAND_WRITTEN or (raw.get("id") is not None and raw.get("status") is not None):
+        return raw
+    filled = dict(raw)
+    if filled.get("id") is None:
+        filled["id"] = "placeholder"
+    if kind in _WITH_STATUS and filled.get("status") is None:
+        filled["status"] = "completed"
+    return filled
 
 
 def _check_client_id(raw: Item, kind: str, param: str) -> None:

@@ -122,23 +122,31 @@ def server_process(
         log.close()
 
 
-def open_target(spec: str, db: str | None = None) -> AbstractContextManager[Target]:
-    """The target named by a `--stack-config` value."""
+def open_target(
+    spec: str, db: str | None = None, settings: Mapping[str, str] | None = None
+) -> AbstractContextManager[Target]:
+    """The target named by a `--stack-config` value.
+
+    `settings` are config fields (e.g. inference_mode) given to a library or spawned
+    server: to the app's Config directly, or to the subprocess as CONVOSTACK_* variables.
+    """
     if spec.startswith(("http://", "https://")):
         url = spec.rstrip("/")
         url = url if url.endswith("/v1") else url + "/v1"
         return contextlib.nullcontext(Target("url", url))
+    settings = dict(settings or {})
     home = Path(tempfile.mkdtemp(prefix="convostack-test-"))
     database = db or f"sqlite:///{home / 'test.db'}"
     if spec == "library":
-        return library_target(Config(home=home, db=database))
+        return library_target(Config.model_validate({**settings, "home": home, "db": database}))
     if spec == "server" or spec.startswith("server:"):
         port = int(spec.split(":", 1)[1]) if ":" in spec else free_port()
-        return _served(port, home, database)
+        env = {f"CONVOSTACK_{k.upper()}": v for k, v in settings.items()}
+        return _served(port, home, database, env)
     raise ValueError(f"unknown --stack-config {spec!r}: use library, server[:PORT] or a URL")
 
 
 @contextlib.contextmanager
-def _served(port: int, home: Path, database: str) -> Iterator[Target]:
-    with server_process(port, home, ("--db", database)):
+def _served(port: int, home: Path, database: str, env: Mapping[str, str]) -> Iterator[Target]:
+    with server_process(port, home, ("--db", database), env):
         yield Target("server", f"http://127.0.0.1:{port}/v1")

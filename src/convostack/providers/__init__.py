@@ -1,0 +1,1 @@
+"""Inference providers behind one protocol (base.py), chosen by a registry (registry.py)."""

