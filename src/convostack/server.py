@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+from types import FrameType
 
 import uvicorn
 
@@ -45,5 +47,13 @@ def run(config: Config) -> None:
         server_header=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
+    # uvicorn re-raises the stop signal once it has shut down, which would end the
+    # process with "killed by SIGTERM"; a stop we asked for is a clean exit, code 0.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _already_stopping)
     _Server(server_config, config).run()
     log.info("convostack stopped")
+
+
+def _already_stopping(signum: int, frame: FrameType | None) -> None:
+    log.debug("signal %d received after shutdown; exiting", signum)

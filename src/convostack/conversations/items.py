@@ -143,18 +143,18 @@ def _typed_dict_adapters() -> tuple[dict[str, TypeAdapter[Any]], set[str]]:
         type_hint = hints.get("type")
         if type_hint is None:
             continue
-        for literal in typing.get_args(_unwrap(type_hint)):
+        for literal in _literal_strings(type_hint):
             adapters[literal] = TypeAdapter(variant)
             if "status" in hints:
                 with_status.add(literal)
     return adapters, with_status
 
 
-def _unwrap(hint: Any) -> Any:
-    # Required[Literal[...]] and NotRequired[...] wrap the Literal we want.
-    while typing.get_origin(hint) in (typing.Required, typing.NotRequired):
-        hint = typing.get_args(hint)[0]
-    return hint
+def _literal_strings(hint: Any) -> list[str]:
+    """The string values of a Literal, looking through Required[...] and Optional[...]."""
+    if typing.get_origin(hint) is Literal:
+        return [v for v in typing.get_args(hint) if isinstance(v, str)]
+    return [s for arg in typing.get_args(hint) for s in _literal_strings(arg)]
 
 
 _ADAPTERS, _WITH_STATUS = _typed_dict_adapters()

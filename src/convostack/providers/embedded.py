@@ -75,7 +75,9 @@ def _prepare(request: JSONDict) -> JSONDict:
     if isinstance(choice, dict):
         # llama.cpp takes tool_choice only as a string: name a tool by offering only it.
         name = (choice.get("function") or {}).get("name") or choice.get("name")
-        tools = [t for t in prepared.get("tools") or [] if t.get("function", {}).get("name") == name]
+        tools = [
+            t for t in prepared.get("tools") or [] if t.get("function", {}).get("name") == name
+        ]
         if not tools:
             raise UnsupportedByProvider(
                 f"tool_choice names '{name}', which is not in tools.",
@@ -96,7 +98,9 @@ def _check(result: Any, provider_id: str) -> JSONDict:
     if error:
         message = error.get("message", "unknown error") if isinstance(error, dict) else str(error)
         code = error.get("code") if isinstance(error, dict) else None
-        if code in (400, "400") or (isinstance(error, dict) and error.get("type") == "invalid_request_error"):
+        if code in (400, "400") or (
+            isinstance(error, dict) and error.get("type") == "invalid_request_error"
+        ):
             raise UnsupportedByProvider(f"The embedded model rejected the request: {message}")
         raise ProviderError(f"Embedded provider '{provider_id}' failed: {message}")
     return result

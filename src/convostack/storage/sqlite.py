@@ -62,6 +62,7 @@ def _append(
         raise ConversationMissing(conversation_id)
     first = row[0] - len(items)
     now = int(time.time())
+    conn.execute("SAVEPOINT append_items")
     try:
         conn.executemany(
             "INSERT INTO items (conversation_id, seq, id, type, created_at, body) "
@@ -72,7 +73,11 @@ def _append(
             ],
         )
     except sqlite3.IntegrityError:
+        # Undo the rows inserted before the duplicate, then find which id it was.
+        conn.execute("ROLLBACK TO append_items")
+        conn.execute("RELEASE append_items")
         raise DuplicateItemId(_first_duplicate(conn, conversation_id, items)) from None
+    conn.execute("RELEASE append_items")
 
 
 def _first_duplicate(

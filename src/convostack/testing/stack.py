@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 
 from convostack.app import create_app
 from convostack.config import Config
+from convostack.stack import Stack
 
 HEALTH_TIMEOUT_SECONDS = 60.0
 
@@ -67,8 +68,8 @@ class PortalTransport(httpx2.BaseTransport):
 
 
 @contextlib.contextmanager
-def library_target(config: Config) -> Iterator[Target]:
-    app = create_app(config)
+def library_target(config: Config, stack: Stack | None = None) -> Iterator[Target]:
+    app = create_app(config, stack)
     with anyio.from_thread.start_blocking_portal() as portal:
         lifespan = app.router.lifespan_context(app)
         with portal.wrap_async_context_manager(lifespan):

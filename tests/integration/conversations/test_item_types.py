@@ -106,7 +106,9 @@ STATUSLESS = {
 
 def _stored(http: httpx2.Client, conversation_id: str) -> list[dict[str, Any]]:
     # Read the raw JSON, so that no client-side parsing hides a difference.
-    response = http.get(f"/v1/conversations/{conversation_id}/items", params={"order": "asc", "limit": 100})
+    response = http.get(
+        f"/v1/conversations/{conversation_id}/items", params={"order": "asc", "limit": 100}
+    )
     assert response.status_code == 200
     data: list[dict[str, Any]] = response.json()["data"]
     return data

@@ -1,0 +1,73 @@
+"""`convostack serve` as a user runs it: one line with its URL, health, clean stop."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from convostack.testing.stack import free_port, wait_healthy
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_serve_logs_its_url_answers_health_and_stops_cleanly(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convostack", "serve", "--port", str(port)],
+        env={"CONVOSTACK_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        wait_healthy(url, process)
+        assert httpx2.get(url + "/health").json() == {"status": "ok"}
+        created = httpx2.post(url + "/conversations", json={"metadata": {"a": "b"}})
+        assert created.status_code == 200
+        process.send_signal(stop_signal)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    log = output.decode()
+    assert f"convostack serving at {url}" in log
+    assert log.count("serving at") == 1
+    assert "Traceback" not in log
+    assert (tmp_path / "convostack.db").exists()  # the default database, under the home
+
+
+def test_bad_config_fails_fast_with_a_fix(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "convostack", "serve", "--port", "0"],
+        env={"CONVOSTACK_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    message = result.stderr.decode()
+    assert "Invalid configuration" in message
+    assert "--port" in message
+    assert "CONVOSTACK_PORT" in message
+    assert time.monotonic() - started < 30
+
+
+def test_openapi_document_lists_the_conversations_api(http: httpx2.Client) -> None:
+    document = http.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    paths = document["paths"]
+    assert set(paths["/v1/conversations/{conversation_id}/items"]) == {"get", "post"}
+    create = paths["/v1/conversations"]["post"]
+    assert create["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/Conversation"
+    )
+    assert "ConversationCreate" in document["components"]["schemas"]
