@@ -14,6 +14,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convostack import openapi
+from convostack.chat.routes import routes as chat_routes
 from convostack.config import Config
 from convostack.conversations.routes import routes as conversation_routes
 from convostack.errors import (
@@ -25,6 +26,7 @@ from convostack.errors import (
     ServiceUnavailableError,
 )
 from convostack.http import JSON, MAX_BODY_SCOPE_KEY, json_response
+from convostack.models.routes import routes as models_routes
 from convostack.stack import Stack
 from convostack.storage.base import StoreUnavailable
 
@@ -120,6 +122,8 @@ def create_app(config: Config, stack: Stack | None = None) -> Starlette:
             Route("/v1/health", health, methods=["GET"]),
             Route("/openapi.json", openapi_document, methods=["GET"]),
             *conversation_routes,
+            *models_routes,
+            *chat_routes,
         ],
         exception_handlers={
             APIError: _api_error,

@@ -1,0 +1,39 @@
+"""HTTP routes of Chat Completions and Embeddings: parse, call the service, serialise."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from convostack.chat import service
+from convostack.chat.models import ChatCompletionCreate, EmbeddingCreate
+from convostack.http import json_response, parse_body
+from convostack.providers.router import ModelRouter
+
+# Proxies such as nginx buffer responses unless told not to; a stream must not wait.
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def _router(request: Request) -> ModelRouter:
+    router: ModelRouter = request.app.state.stack.models
+    return router
+
+
+async def create_chat_completion(request: Request) -> Response:
+    body = await parse_body(request, ChatCompletionCreate)
+    if body.stream:
+        events = await service.stream(_router(request), body)
+        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+    return json_response(await service.complete(_router(request), body))
+
+
+async def create_embeddings(request: Request) -> Response:
+    body = await parse_body(request, EmbeddingCreate)
+    return json_response(await service.embed(_router(request), body))
+
+
+routes = [
+    Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
+    Route("/v1/embeddings", create_embeddings, methods=["POST"]),
+]

@@ -1,0 +1,418 @@
+"""A small, real OpenAI-compatible upstream, for tests and benchmarks: no model, no network.
+
+Run it with `python -m convostack.testing.fake_upstream --port 8000`, or in-process with
+`with fake_upstream_server() as base_url: ...` (a background uvicorn on a free port of
+127.0.0.1; `base_url` ends in `/v1`).
+
+Endpoints and behaviour, all deterministic from the request:
+
+- `GET /v1/models`: the configured model ids (default: `fake-model`).
+- `POST /v1/chat/completions`: the reply text is `echo: <text> [<n> messages]`, where
+  <text> is the text of the last user message and <n> the number of messages received,
+  so a test can see that the whole history arrived. Any model id is accepted and echoed.
+  Streaming (`stream: true`) sends a chunk with `role: "assistant"`, the text in several
+  deltas, a chunk with `finish_reason`, a usage chunk (`choices: []`) when
+  `stream_options.include_usage` is true, then `data: [DONE]`.
+  With `tools` in the request, and `tool_choice` naming a function (or `"required"`) or a
+  last user message that starts with `call `, the answer is a call of that function (for
+  `call <name> ...`, the named tool when it exists, else the first tool) with arguments
+  `{"text": <text>}` and `finish_reason: "tool_calls"`.
+  Usage counts words: prompt = words in all message texts, completion = words in the reply.
+- `POST /v1/embeddings`: one vector per input, `dimensions` long (default 8), from the
+  SHA-256 of the input; values are multiples of 1/128 so float32 keeps them exact.
+  `encoding_format: "base64"` gives little-endian float32 in base64.
+- `GET /fake/requests`: the requests received, oldest first (`{"data": [{"method", "path",
+  "authorization", "fault", "body", "outcome"}]}`), the last RECORD_LIMIT of them;
+  `outcome` is `completed`, or for streams `aborted` when the client went away early.
+  `POST /fake/reset` forgets them.
+
+Faults, chosen by the header `x-fake-fault` or else by the whole text of the last user
+message: `fail500` (HTTP 500 with an OpenAI error body), `fail400` (HTTP 400, ditto),
+`slow:<seconds>` (sleep before answering), `drip:<seconds>` (sleep between stream
+chunks), `break` (a stream sends its role chunk and two deltas, then drops the connection
+without `[DONE]`; a non-stream answer is cut off mid-body), `error-chunk` (a stream sends
+its role chunk, then a chunk with a top-level `error`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hashlib
+import socket
+import sys
+import threading
+import time
+from array import array
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+JSONDict = dict[str, Any]
+
+DEFAULT_MODELS = ("fake-model",)
+CREATED = 1_700_000_000  # a fixed timestamp keeps every answer byte-for-byte repeatable
+RECORD_LIMIT = 200
+STREAM_PIECES = 4
+EMBEDDING_DIMENSIONS = 8
+
+
+class _DropConnection(Exception):
+    """Raised after a response has started, to cut the connection (see `_drops`)."""
+
+
+def _drops(app: ASGIApp) -> ASGIApp:
+    """Ends the ASGI call quietly on _DropConnection: uvicorn then closes the connection of
+    an unfinished response, logging one line rather than a traceback."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        with contextlib.suppress(_DropConnection):
+            await app(scope, receive, send)
+
+    return wrapped
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+
+
+def _error(status: int, message: str, kind: str, code: str) -> Response:
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return _json(body, status)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict)
+        ).strip()
+    return ""
+
+
+def _last_user_text(messages: Sequence[Any]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _text(message.get("content"))
+    return ""
+
+
+def _pieces(text: str, count: int) -> list[str]:
+    """`text` cut into `count` (or fewer) pieces that join back to it exactly."""
+    size = max(1, -(-len(text) // count))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _tool_call(body: JSONDict, text: str) -> JSONDict | None:
+    tools = [t for t in body.get("tools") or () if isinstance(t, dict) and t.get("function")]
+    if not tools:
+        return None
+    names = [str(t["function"].get("name")) for t in tools]
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        name = str(choice["function"].get("name"))
+    elif text.startswith("call ") or choice == "required":
+        words = text.split()
+        name = words[1] if text.startswith("call ") and len(words) > 1 else ""
+        name = name if name in names else names[0]
+    else:
+        return None
+    arguments = orjson.dumps({"text": text}).decode()
+    return {
+        "id": "call_fake_0",
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+
+
+class FakeUpstream:
+    def __init__(self, models: Sequence[str] = DEFAULT_MODELS):
+        self.models = list(models)
+        self.requests: list[JSONDict] = []
+        self.starlette = Starlette(
+            routes=[
+                Route("/v1/models", self.list_models, methods=["GET"]),
+                Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/fake/requests", self.recorded, methods=["GET"]),
+                Route("/fake/reset", self.reset, methods=["POST"]),
+            ]
+        )
+        self.app = _drops(self.starlette)
+
+    async def list_models(self, request: Request) -> Response:
+        data = [
+            {"id": m, "object": "model", "created": CREATED, "owned_by": "fake"}
+            for m in self.models
+        ]
+        return _json({"object": "list", "data": data})
+
+    async def recorded(self, request: Request) -> Response:
+        return _json({"object": "list", "data": self.requests})
+
+    async def reset(self, request: Request) -> Response:
+        self.requests.clear()
+        return _json({"reset": True})
+
+    def _record(self, request: Request, body: JSONDict, fault: str) -> JSONDict:
+        record = {
+            "method": request.method,
+            "path": request.url.path,
+            "authorization": request.headers.get("authorization"),
+            "fault": fault,
+            "body": body,
+            "outcome": "completed",
+        }
+        self.requests.append(record)
+        del self.requests[:-RECORD_LIMIT]
+        return record
+
+    async def chat(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        messages = body.get("messages") or []
+        text = _last_user_text(messages)
+        fault = request.headers.get("x-fake-fault") or text
+        record = self._record(request, body, fault)
+        failed = await _apply_fault(fault)
+        if failed is not None:
+            return failed
+        reply = f"echo: {text} [{len(messages)} messages]"
+        prompt_words = sum(
+            len(_text(m.get("content")).split()) for m in messages if isinstance(m, dict)
+        )
+        usage = {
+            "prompt_tokens": prompt_words,
+            "completion_tokens": len(reply.split()),
+            "total_tokens": prompt_words + len(reply.split()),
+        }
+        call = _tool_call(body, text)
+        ident = "chatcmpl-fake" + hashlib.sha256(orjson.dumps(body)).hexdigest()[:16]
+        model = body.get("model", "")
+        if body.get("stream"):
+            options = body.get("stream_options") or {}
+            chunks = _chunks(ident, model, reply, call, usage, bool(options.get("include_usage")))
+            return StreamingResponse(_sse(chunks, fault, record), media_type="text/event-stream")
+        message: JSONDict = {"role": "assistant", "content": None if call else reply}
+        if call:
+            message["tool_calls"] = [call]
+        completion = {
+            "id": ident,
+            "object": "chat.completion",
+            "created": CREATED,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": "tool_calls" if call else "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": usage,
+        }
+        if fault == "break":
+            return _CutOff(orjson.dumps(completion))
+        return _json(completion)
+
+    async def embeddings(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        fault = request.headers.get("x-fake-fault") or ""
+        self._record(request, body, fault)
+        failed = await _apply_fault(fault)
+        if failed is not None:
+            return failed
+        raw = body.get("input")
+        inputs = [raw] if isinstance(raw, str) or _is_tokens(raw) else list(raw or [])
+        size = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for index, item in enumerate(inputs):
+            vector = fake_embedding(item if isinstance(item, str) else str(item), size)
+            data.append(
+                {
+                    "object": "embedding",
+                    "index": index,
+                    "embedding": _base64_floats(vector) if as_base64 else vector,
+                }
+            )
+        words = sum(len(str(item).split()) for item in inputs)
+        return _json(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", ""),
+                "usage": {"prompt_tokens": words, "total_tokens": words},
+            }
+        )
+
+
+def fake_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """The vector the fake answers for `text`: what a test compares against."""
+    digest = b""
+    counter = 0
+    while len(digest) < dimensions:
+        digest += hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        counter += 1
+    return [(byte - 128) / 128 for byte in digest[:dimensions]]
+
+
+def _is_tokens(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, int) for v in value)
+
+
+def _base64_floats(vector: list[float]) -> str:
+    values = array("f", vector)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return base64.b64encode(values.tobytes()).decode()
+
+
+async def _apply_fault(fault: str) -> Response | None:
+    """The error response a fault asks for; sleeps first for `slow:<seconds>`."""
+    if fault == "fail500":
+        return _error(500, "Fake upstream failure (fail500).", "server_error", "fake_failure")
+    if fault == "fail400":
+        message = "Fake upstream rejected the request (fail400)."
+        return _error(400, message, "invalid_request_error", "invalid_value")
+    if fault.startswith("slow:"):
+        await asyncio.sleep(float(fault.removeprefix("slow:")))
+    return None
+
+
+def _chunks(
+    ident: str, model: str, reply: str, call: JSONDict | None, usage: JSONDict, with_usage: bool
+) -> list[JSONDict]:
+    def chunk(delta: JSONDict, finish: str | None = None) -> JSONDict:
+        out: JSONDict = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": CREATED,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+        if with_usage:
+            out["usage"] = None
+        return out
+
+    chunks = [chunk({"role": "assistant", "content": "" if call is None else None})]
+    if call is None:
+        chunks += [chunk({"content": piece}) for piece in _pieces(reply, STREAM_PIECES)]
+        chunks.append(chunk({}, "stop"))
+    else:
+        function = call["function"]
+        head = {"index": 0, "id": call["id"], "type": "function"}
+        chunks.append(
+            chunk(
+                {"tool_calls": [{**head, "function": {"name": function["name"], "arguments": ""}}]}
+            )
+        )
+        chunks += [
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+            for piece in _pieces(function["arguments"], 2)
+        ]
+        chunks.append(chunk({}, "tool_calls"))
+    if with_usage:
+        final = chunk({})
+        final["choices"] = []
+        final["usage"] = usage
+        chunks.append(final)
+    return chunks
+
+
+async def _sse(chunks: list[JSONDict], fault: str, record: JSONDict) -> AsyncIterator[bytes]:
+    drip = float(fault.removeprefix("drip:")) if fault.startswith("drip:") else 0.0
+    try:
+        for n, chunk in enumerate(chunks):
+            if fault == "error-chunk" and n == 1:
+                error = {
+                    "message": "Fake upstream error in the stream (error-chunk).",
+                    "type": "server_error",
+                    "param": None,
+                    "code": "fake_failure",
+                }
+                yield b"data: " + orjson.dumps({"error": error}) + b"\n\n"
+                return
+            if fault == "break" and n == 3:
+                record["outcome"] = "broken"
+                raise _DropConnection("fault 'break': dropping the connection mid-stream")
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            if drip:
+                await asyncio.sleep(drip)
+        yield b"data: [DONE]\n\n"
+    except (asyncio.CancelledError, GeneratorExit):
+        record["outcome"] = "aborted"
+        raise
+
+
+class _CutOff(Response):
+    """A JSON answer that announces its full length, sends half, and drops the connection."""
+
+    def __init__(self, content: bytes):
+        super().__init__(content, media_type="application/json")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        half = self.body[: len(self.body) // 2]
+        await send({"type": "http.response.body", "body": half, "more_body": True})
+        raise _DropConnection("fault 'break': dropping the connection mid-body")
+
+
+def run_fake_upstream(
+    port: int, host: str = "127.0.0.1", models: Sequence[str] = DEFAULT_MODELS
+) -> None:
+    """Serve the fake in the foreground until interrupted."""
+    uvicorn.run(FakeUpstream(models).app, host=host, port=port, log_level="warning")
+
+
+@contextlib.contextmanager
+def fake_upstream_server(models: Sequence[str] = DEFAULT_MODELS) -> Iterator[str]:
+    """The fake in a background thread on a free port of 127.0.0.1; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        FakeUpstream(models).app,
+        # No logging set-up of its own: the host process (pytest) owns logging.
+        log_config=None,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the fake upstream did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--model", action="append", help="A model id to list (repeatable; default fake-model)."
+    )
+    args = parser.parse_args(argv)
+    run_fake_upstream(args.port, args.host, args.model or DEFAULT_MODELS)
+
+
+if __name__ == "__main__":
+    main()
