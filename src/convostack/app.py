@@ -27,10 +27,13 @@ from convostack.errors import (
 )
 from convostack.http import JSON, MAX_BODY_SCOPE_KEY, json_response
 from convostack.models.routes import routes as models_routes
+from convostack.providers.recording import TEST_ID_HEADER, current_test_id
 from convostack.stack import Stack
 from convostack.storage.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+TEST_ID_HEADER_BYTES = TEST_ID_HEADER.encode()
 
 
 def error_response(error: APIError) -> Response:
@@ -97,6 +100,27 @@ class GuardMiddleware:
             await response(scope, receive, send)
 
 
+class TestIdMiddleware:
+    """In record/replay modes, files each model call under the test that caused it: the
+    pytest plugin names the test in a header, which we keep for the request's duration."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        test_id = None
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == TEST_ID_HEADER_BYTES:
+                    test_id = value.decode("utf-8", "replace")
+                    break
+        token = current_test_id.set(test_id)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_test_id.reset(token)
+
+
 async def health(request: Request) -> Response:
     return json_response({"status": "ok"})
 
@@ -132,6 +156,8 @@ def create_app(config: Config, stack: Stack | None = None) -> Starlette:
         },
         lifespan=lifespan,
     )
+    if config.inference_mode != "live":
+        app.add_middleware(TestIdMiddleware)
     app.add_middleware(GuardMiddleware, max_body_bytes=config.max_body_bytes)
     app.state.stack = the_stack
     return app

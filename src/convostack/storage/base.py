@@ -37,6 +37,35 @@ class ItemPage:
     has_more: bool
 
 
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    id: str
+    created_at: int
+    model: str
+    status: str
+    conversation_id: str | None
+    previous_response_id: str | None
+    body: bytes  # the Response object's JSON
+    input_items: bytes  # JSON array of the response's own input items
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What one finished turn writes, all or nothing: items appended to a conversation
+    (input, then output) and the response, when it is to be kept."""
+
+    conversation_id: str | None
+    items: Sequence[NewItem]
+    response: StoredResponse | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsePage:
+    ids: list[str]
+    bodies: list[bytes]
+    has_more: bool
+
+
 class StoreError(Exception):
     """Base of the store's own exceptions; services turn them into API errors."""
 
@@ -51,6 +80,12 @@ class ItemMissing(StoreError):
     def __init__(self, item_id: str):
         super().__init__(item_id)
         self.item_id = item_id
+
+
+class ResponseMissing(StoreError):
+    def __init__(self, response_id: str):
+        super().__init__(response_id)
+        self.response_id = response_id
 
 
 class CursorMissing(StoreError):
@@ -126,4 +161,38 @@ class Store(Protocol):
 
         Raises ItemMissing.
         """
+        ...
+
+    async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
+        """Every item of the conversation, oldest first. Raises ConversationMissing."""
+        ...
+
+    async def save_turn(self, owner: str, turn: Turn) -> None:
+        """Appends the turn's items and stores its response in one transaction.
+
+        Raises ConversationMissing (deleted meanwhile) or DuplicateItemId; then nothing
+        is written.
+        """
+        ...
+
+    async def get_response(self, owner: str, response_id: str) -> StoredResponse:
+        """Raises ResponseMissing."""
+        ...
+
+    async def response_chain(self, owner: str, response_id: str) -> list[StoredResponse]:
+        """The response and its `previous_response_id` ancestors, oldest first.
+
+        Raises ResponseMissing when the first one is unknown; the chain stops at a
+        deleted ancestor.
+        """
+        ...
+
+    async def delete_response(self, owner: str, response_id: str) -> None:
+        """Raises ResponseMissing."""
+        ...
+
+    async def list_responses(
+        self, owner: str, *, after: str | None, limit: int, order: Order, model: str | None
+    ) -> ResponsePage:
+        """Raises CursorMissing."""
         ...

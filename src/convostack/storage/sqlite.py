@@ -17,6 +17,7 @@ from typing import TypeVar
 import orjson
 
 from convostack.storage import migrations
+from convostack.storage import sqlite_responses as responses
 from convostack.storage.base import (
     ConversationMissing,
     ConversationRow,
@@ -26,7 +27,10 @@ from convostack.storage.base import (
     ItemPage,
     NewItem,
     Order,
+    ResponsePage,
+    StoredResponse,
     StoreUnavailable,
+    Turn,
 )
 from convostack.storage.worker import ConnectionWorker
 
@@ -261,6 +265,45 @@ class SqliteStore:
             return body
 
         return await self._read(op)
+
+    async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
+        def op(conn: sqlite3.Connection) -> list[bytes]:
+            _conversation(conn, owner, conversation_id)
+            rows = conn.execute(
+                "SELECT body FROM items WHERE conversation_id = ? AND body IS NOT NULL "
+                "ORDER BY seq",
+                (conversation_id,),
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        return await self._read(op)
+
+    async def save_turn(self, owner: str, turn: Turn) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            if turn.conversation_id is not None:
+                _append(conn, owner, turn.conversation_id, turn.items)
+            if turn.response is not None:
+                responses.insert_response(conn, owner, turn.response)
+
+        await self._write(op)
+
+    async def get_response(self, owner: str, response_id: str) -> StoredResponse:
+        return await self._read(lambda conn: responses.get_response(conn, owner, response_id))
+
+    async def response_chain(self, owner: str, response_id: str) -> list[StoredResponse]:
+        return await self._read(lambda conn: responses.response_chain(conn, owner, response_id))
+
+    async def delete_response(self, owner: str, response_id: str) -> None:
+        await self._write(lambda conn: responses.delete_response(conn, owner, response_id))
+
+    async def list_responses(
+        self, owner: str, *, after: str | None, limit: int, order: Order, model: str | None
+    ) -> ResponsePage:
+        return await self._read(
+            lambda conn: responses.list_responses(
+                conn, owner, after=after, limit=limit, order=order, model=model
+            )
+        )
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

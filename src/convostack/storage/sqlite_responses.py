@@ -1,0 +1,111 @@
+"""SQL for stored responses and turns on SQLite; each function runs on the caller's
+connection, inside the transaction its worker opened."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from convostack.storage.base import (
+    CursorMissing,
+    Order,
+    ResponseMissing,
+    ResponsePage,
+    StoredResponse,
+)
+
+# A previous_response_id chain longer than this is cut (its oldest part is dropped).
+MAX_CHAIN = 10_000
+
+_COLUMNS = "id, created_at, model, status, conversation_id, previous_response_id, body, input_items"
+
+
+def _row(row: tuple[str, int, str, str, str | None, str | None, bytes, bytes]) -> StoredResponse:
+    return StoredResponse(*row)
+
+
+def insert_response(conn: sqlite3.Connection, owner: str, response: StoredResponse) -> None:
+    conn.execute(
+        "INSERT INTO responses (id, owner, created_at, model, status, conversation_id, "
+        "previous_response_id, body, input_items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+        (
+            response.id,
+            owner,
+            response.created_at,
+            response.model,
+            response.status,
+            response.conversation_id,
+            response.previous_response_id,
+            response.body,
+            response.input_items,
+        ),
+    )
+
+
+def get_response(conn: sqlite3.Connection, owner: str, response_id: str) -> StoredResponse:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM responses WHERE id = ? AND owner = ?", (response_id, owner)
+    ).fetchone()
+    if row is None:
+        raise ResponseMissing(response_id)
+    return _row(row)
+
+
+def response_chain(conn: sqlite3.Connection, owner: str, response_id: str) -> list[StoredResponse]:
+    # One recursive query walks the whole chain, however long.
+    rows = conn.execute(
+        f"""
+        WITH RECURSIVE chain(id, depth) AS (
+            SELECT id, 0 FROM responses WHERE id = ? AND owner = ?
+            UNION ALL
+            SELECT r.previous_response_id, chain.depth + 1
+            FROM chain JOIN responses r ON r.id = chain.id
+            WHERE r.previous_response_id IS NOT NULL AND chain.depth < {MAX_CHAIN}
+        )
+        SELECT {", ".join("r." + c.strip() for c in _COLUMNS.split(","))}
+        FROM chain JOIN responses r ON r.id = chain.id AND r.owner = ?
+        ORDER BY chain.depth DESC
+        """,
+        (response_id, owner, owner),
+    ).fetchall()
+    if not rows or rows[-1][0] != response_id:
+        raise ResponseMissing(response_id)
+    return [_row(r) for r in rows]
+
+
+def delete_response(conn: sqlite3.Connection, owner: str, response_id: str) -> None:
+    deleted = conn.execute(
+        "DELETE FROM responses WHERE id = ? AND owner = ?", (response_id, owner)
+    ).rowcount
+    if not deleted:
+        raise ResponseMissing(response_id)
+
+
+def list_responses(
+    conn: sqlite3.Connection,
+    owner: str,
+    *,
+    after: str | None,
+    limit: int,
+    order: Order,
+    model: str | None,
+) -> ResponsePage:
+    if after is None:
+        bound = -1 if order == "asc" else 1 << 62
+    else:
+        row = conn.execute(
+            "SELECT pos FROM responses WHERE id = ? AND owner = ?", (after, owner)
+        ).fetchone()
+        if row is None:
+            raise CursorMissing(after)
+        bound = row[0]
+    comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
+    model_filter = "AND model = ?" if model is not None else ""
+    params: tuple[object, ...] = (owner, bound, *((model,) if model is not None else ()), limit + 1)
+    rows = conn.execute(
+        f"SELECT id, body FROM responses WHERE owner = ? AND pos {comparison} ? {model_filter} "
+        f"ORDER BY pos {direction} LIMIT ?",
+        params,
+    ).fetchall()
+    page = rows[:limit]
+    return ResponsePage([r[0] for r in page], [r[1] for r in page], len(rows) > limit)
