@@ -28,6 +28,7 @@ from convostack.errors import (
 from convostack.http import JSON, MAX_BODY_SCOPE_KEY, json_response
 from convostack.models.routes import routes as models_routes
 from convostack.providers.recording import TEST_ID_HEADER, current_test_id
+from convostack.responses.routes import routes as response_routes
 from convostack.stack import Stack
 from convostack.storage.base import StoreUnavailable
 
@@ -146,6 +147,7 @@ def create_app(config: Config, stack: Stack | None = None) -> Starlette:
             Route("/v1/health", health, methods=["GET"]),
             Route("/openapi.json", openapi_document, methods=["GET"]),
             *conversation_routes,
+            *response_routes,
             *models_routes,
             *chat_routes,
         ],

@@ -11,6 +11,7 @@ from convostack.providers.recording import RecordingProvider
 from convostack.providers.registry import create_provider, parse_settings
 from convostack.providers.router import ModelRouter
 from convostack.providers.settings import EmbeddedSettings, OpenAICompatSettings, ProviderSettings
+from convostack.responses.service import ResponseService
 from convostack.storage import open_store
 from convostack.storage.base import Store
 
@@ -55,6 +56,7 @@ class Stack:
             providers = [self._recorded(p) for p in providers]
         self.models = ModelRouter(providers, prefixed)
         self.conversations = ConversationService(self.store)
+        self.responses = ResponseService(self.store, self.conversations, self.models)
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
         if self.config.recording_dir is None:

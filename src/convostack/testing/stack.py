@@ -21,6 +21,7 @@ from pathlib import Path
 
 import anyio.from_thread
 import httpx2
+import yaml
 from starlette.types import ASGIApp
 
 from convostack.app import create_app
@@ -104,9 +105,12 @@ def server_process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`convostack serve` in a subprocess, stopped with SIGTERM (then SIGKILL) after."""
     log = (home / f"server-{port}.log").open("wb")
+    # Settings come from the arguments and config file alone: a developer's exported
+    # CONVOSTACK_* variables would otherwise outrank the config file.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("CONVOSTACK_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "convostack", "serve", "--port", str(port), *extra_args],
-        env={**os.environ, "CONVOSTACK_HOME": str(home), **(env or {})},
+        env={**inherited, "CONVOSTACK_HOME": str(home), **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -124,30 +128,39 @@ def server_process(
 
 
 def open_target(
-    spec: str, db: str | None = None, settings: Mapping[str, str] | None = None
+    spec: str, db: str | None = None, settings: Mapping[str, object] | None = None
 ) -> AbstractContextManager[Target]:
     """The target named by a `--stack-config` value.
 
-    `settings` are config fields (e.g. inference_mode) given to a library or spawned
-    server: to the app's Config directly, or to the subprocess as CONVOSTACK_* variables.
+    `settings` are config fields (e.g. `inference_mode`, `upstream`, `providers`) for a
+    library or spawned server: given to the app's Config directly, or written to the
+    subprocess's config file.
     """
     if spec.startswith(("http://", "https://")):
         url = spec.rstrip("/")
         url = url if url.endswith("/v1") else url + "/v1"
         return contextlib.nullcontext(Target("url", url))
-    settings = dict(settings or {})
     home = Path(tempfile.mkdtemp(prefix="convostack-test-"))
-    database = db or f"sqlite:///{home / 'test.db'}"
+    merged = {**(settings or {}), "db": db or f"sqlite:///{home / 'test.db'}"}
     if spec == "library":
-        return library_target(Config.model_validate({**settings, "home": home, "db": database}))
+        return library_target(Config.model_validate({**merged, "home": home}))
     if spec == "server" or spec.startswith("server:"):
         port = int(spec.split(":", 1)[1]) if ":" in spec else free_port()
-        env = {f"CONVOSTACK_{k.upper()}": v for k, v in settings.items()}
-        return _served(port, home, database, env)
+        config_file = home / "config.yaml"
+        config_file.write_text(yaml.safe_dump(_plain(merged)))
+        return _served(port, home, config_file)
     raise ValueError(f"unknown --stack-config {spec!r}: use library, server[:PORT] or a URL")
 
 
+def _plain(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
 @contextlib.contextmanager
-def _served(port: int, home: Path, database: str, env: Mapping[str, str]) -> Iterator[Target]:
-    with server_process(port, home, ("--db", database), env):
+def _served(port: int, home: Path, config_file: Path) -> Iterator[Target]:
+    with server_process(port, home, ("--config", str(config_file))):
         yield Target("server", f"http://127.0.0.1:{port}/v1")

@@ -1,0 +1,1 @@
+"""The Responses API: turns on conversations or response chains, streamed or not."""

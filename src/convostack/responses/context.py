@@ -1,0 +1,152 @@
+"""From Responses items to the Chat Completions request a provider understands.
+
+History items, then `instructions` as a system message for this turn only, then the new
+input: every item, in order, with no cap. Consecutive `function_call` items become one
+assistant message with several `tool_calls` (parallel calls), and each
+`function_call_output` a `tool` message. Items a chat model cannot see (reasoning
+summaries, built-in tool traces) are left out of the model's input, and only of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from convostack.providers.base import JSONDict
+from convostack.responses.models import (
+    FunctionToolChoice,
+    ResponseCreate,
+    TextFormatJsonObject,
+    TextFormatJsonSchema,
+)
+
+Item = dict[str, Any]
+
+
+def _text_of(parts: Any) -> str:
+    if isinstance(parts, str):
+        return parts
+    texts = []
+    for part in parts or []:
+        kind = part.get("type")
+        if kind in ("input_text", "output_text", "text"):
+            texts.append(part.get("text", ""))
+        elif kind == "refusal":
+            texts.append(part.get("refusal", ""))
+    return "\n".join(texts)
+
+
+def _user_content(parts: list[Item]) -> str | list[JSONDict]:
+    """Plain text when the message is only text (what every engine accepts), else parts."""
+    if all(p.get("type") == "input_text" for p in parts):
+        return _text_of(parts)
+    out: list[JSONDict] = []
+    for part in parts:
+        kind = part.get("type")
+        if kind == "input_text":
+            out.append({"type": "text", "text": part.get("text", "")})
+        elif kind == "input_image" and part.get("image_url"):
+            image: JSONDict = {"url": part["image_url"]}
+            if part.get("detail") in ("low", "high", "auto"):
+                image["detail"] = part["detail"]
+            out.append({"type": "image_url", "image_url": image})
+        elif kind == "input_file" and part.get("file_data"):
+            out.append(
+                {"type": "file", "file": {"file_data": part["file_data"],
+                                          "filename": part.get("filename") or "file"}}
+            )  # fmt: skip
+    return out
+
+
+def to_messages(items: Iterable[Item]) -> list[JSONDict]:
+    messages: list[JSONDict] = []
+    pending_calls: list[JSONDict] = []
+
+    def flush_calls() -> None:
+        if pending_calls:
+            messages.append(
+                {"role": "assistant", "content": None, "tool_calls": list(pending_calls)}
+            )
+            pending_calls.clear()
+
+    for item in items:
+        kind = item.get("type", "message")
+        if kind == "function_call":
+            pending_calls.append(
+                {
+                    "id": item["call_id"],
+                    "type": "function",
+                    "function": {"name": item["name"], "arguments": item.get("arguments", "")},
+                }
+            )
+            continue
+        flush_calls()
+        if kind == "message":
+            role = item["role"]
+            if role == "assistant":
+                messages.append({"role": "assistant", "content": _text_of(item["content"])})
+            else:
+                messages.append({"role": role, "content": _user_content(item["content"])})
+        elif kind == "function_call_output":
+            messages.append(
+                {"role": "tool", "tool_call_id": item.get("call_id", ""),
+                 "content": _text_of(item.get("output"))}
+            )  # fmt: skip
+    flush_calls()
+    return messages
+
+
+def _tools(body: ResponseCreate) -> list[JSONDict]:
+    out = []
+    for tool in body.tools or []:
+        function: JSONDict = {"name": tool["name"]}
+        for key in ("description", "parameters", "strict"):
+            if tool.get(key) is not None:
+                function[key] = tool[key]
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def chat_request(
+    body: ResponseCreate, native_model: str, history: Iterable[Item], new_input: Iterable[Item]
+) -> JSONDict:
+    """The provider request for one turn."""
+    messages = to_messages(history)
+    if body.instructions:
+        messages.append({"role": "system", "content": body.instructions})
+    messages += to_messages(new_input)
+    request: JSONDict = {"model": native_model, "messages": messages}
+    tools = _tools(body)
+    if tools:
+        request["tools"] = tools
+        choice = body.tool_choice
+        if isinstance(choice, FunctionToolChoice):
+            request["tool_choice"] = {"type": "function", "function": {"name": choice.name}}
+        elif choice is not None:
+            request["tool_choice"] = choice
+        if body.parallel_tool_calls is not None:
+            request["parallel_tool_calls"] = body.parallel_tool_calls
+    for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"),
+                         ("max_output_tokens", "max_tokens")):  # fmt: skip
+        value = getattr(body, ours)
+        if value is not None:
+            request[theirs] = value
+    text_format = body.text.format if body.text else None
+    if isinstance(text_format, TextFormatJsonSchema):
+        schema: JSONDict = {"name": text_format.name, "schema": text_format.schema_}
+        if text_format.strict is not None:
+            schema["strict"] = text_format.strict
+        request["response_format"] = {"type": "json_schema", "json_schema": schema}
+    elif isinstance(text_format, TextFormatJsonObject):
+        request["response_format"] = {"type": "json_object"}
+    return request
+
+
+def estimate_tokens(messages: list[JSONDict]) -> int:
+    """A cheap upper-side estimate (about 3 characters a token, plus framing)."""
+    total = 0
+    for message in messages:
+        content = message.get("content")
+        size = len(content) if isinstance(content, str) else len(str(content or ""))
+        total += size // 3 + 8 + len(str(message.get("tool_calls") or "")) // 3
+    return total

@@ -1,0 +1,176 @@
+"""Model output as Responses output items, and the events that announce them.
+
+One builder serves both paths: it is fed Chat Completions deltas (each streamed chunk,
+or a whole non-streamed message as one delta) and emits the Responses streaming events
+in the order the `openai` stream helper requires: an item is `added` before any event
+that names it, a message's `content_part.added` comes before its first text delta, and
+every item is `done` before the terminal event. Item ids are fixed when the item is
+added, so `added` and `done` always agree.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from convostack.ids import new_item_id
+from convostack.providers.base import JSONDict
+
+Event = JSONDict
+
+
+def new_call_id() -> str:
+    return f"call_{secrets.token_hex(12)}"
+
+
+@dataclass
+class _Message:
+    index: int
+    item: JSONDict
+    text: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Call:
+    index: int
+    item: JSONDict
+    arguments: list[str] = field(default_factory=list)
+
+
+class OutputBuilder:
+    def __init__(self, max_tool_calls: int | None = None):
+        self._max_tool_calls = max_tool_calls
+        self._items: list[_Message | _Call] = []
+        self._message: _Message | None = None
+        self._calls: dict[int, _Call] = {}  # by the provider's tool call index
+        self._dropped_calls: set[int] = set()
+        self.finish_reason: str | None = None
+        self.usage: JSONDict | None = None
+
+    def feed(self, chunk: JSONDict) -> list[Event]:
+        """Events for one chat chunk (or for a whole non-streamed choice)."""
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        events: list[Event] = []
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or choice.get("message") or {}
+            text = delta.get("content")
+            if text:
+                events += self._text(text)
+            for position, call in enumerate(delta.get("tool_calls") or []):
+                events += self._call(call, call.get("index", position))
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return events
+
+    def _text(self, text: str) -> list[Event]:
+        events: list[Event] = []
+        if self._message is None:
+            item = {"id": new_item_id("message"), "type": "message", "status": "in_progress",
+                    "role": "assistant", "content": []}  # fmt: skip
+            self._message = _Message(len(self._items), item)
+            self._items.append(self._message)
+            events.append(self._added(self._message.index, item))
+            events.append(
+                {"type": "response.content_part.added", "item_id": item["id"],
+                 "output_index": self._message.index, "content_index": 0,
+                 "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}
+            )  # fmt: skip
+        self._message.text.append(text)
+        events.append(
+            {"type": "response.output_text.delta", "item_id": self._message.item["id"],
+             "output_index": self._message.index, "content_index": 0, "delta": text,
+             "logprobs": []}
+        )  # fmt: skip
+        return events
+
+    def _call(self, delta: JSONDict, key: int) -> list[Event]:
+        events: list[Event] = []
+        function = delta.get("function") or {}
+        call = self._calls.get(key)
+        if call is None:
+            if key in self._dropped_calls or self._over_call_limit():
+                self._dropped_calls.add(key)
+                return events
+            item = {
+                "id": new_item_id("function_call"),
+                "type": "function_call",
+                "status": "in_progress",
+                "arguments": "",
+                "call_id": delta.get("id") or new_call_id(),
+                "name": function.get("name", ""),
+            }
+            call = _Call(len(self._items), item)
+            self._calls[key] = call
+            self._items.append(call)
+            events.append(self._added(call.index, item))
+        elif function.get("name") and not call.item["name"]:
+            call.item["name"] = function["name"]
+        piece = function.get("arguments")
+        if piece:
+            call.arguments.append(piece)
+            events.append(
+                {"type": "response.function_call_arguments.delta", "item_id": call.item["id"],
+                 "output_index": call.index, "delta": piece}
+            )  # fmt: skip
+        return events
+
+    def _over_call_limit(self) -> bool:
+        return self._max_tool_calls is not None and len(self._calls) >= self._max_tool_calls
+
+    @staticmethod
+    def _added(index: int, item: JSONDict) -> Event:
+        return {"type": "response.output_item.added", "output_index": index, "item": dict(item)}
+
+    @property
+    def incomplete(self) -> bool:
+        return self.finish_reason == "length"
+
+    def finish(self) -> list[Event]:
+        """The `done` events of every item, in output order; fixes the final items."""
+        status = "incomplete" if self.incomplete else "completed"
+        events: list[Event] = []
+        for entry in self._items:
+            item = entry.item
+            item["status"] = status
+            if isinstance(entry, _Message):
+                text = "".join(entry.text)
+                part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+                item["content"] = [part]
+                common = {"item_id": item["id"], "output_index": entry.index, "content_index": 0}
+                events.append({"type": "response.output_text.done", **common, "text": text,
+                               "logprobs": []})  # fmt: skip
+                events.append({"type": "response.content_part.done", **common, "part": part})
+            else:
+                item["arguments"] = "".join(entry.arguments)
+                events.append(
+                    {"type": "response.function_call_arguments.done", "item_id": item["id"],
+                     "output_index": entry.index, "arguments": item["arguments"],
+                     "name": item["name"]}
+                )  # fmt: skip
+            events.append(
+                {"type": "response.output_item.done", "output_index": entry.index, "item": item}
+            )
+        return events
+
+    @property
+    def output(self) -> list[JSONDict]:
+        return [entry.item for entry in self._items]
+
+
+def usage_object(usage: JSONDict | None) -> JSONDict | None:
+    if usage is None:
+        return None
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    reasoning = int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": completion,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": int(usage.get("total_tokens") or prompt + completion),
+    }

@@ -1,0 +1,107 @@
+"""HTTP routes of the Responses API: unpack the request, call the service, serialise."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from convostack.errors import InvalidRequestError
+from convostack.http import (
+    JSON,
+    json_response,
+    list_page_bytes,
+    parse_body,
+    principal,
+    query_choice,
+    query_int,
+    query_list,
+)
+from convostack.responses.models import ResponseCreate
+from convostack.responses.service import ResponseService
+from convostack.responses.streaming import as_async, replay_events, sse
+from convostack.storage.base import Order
+
+SSE = "text/event-stream"
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def _service(request: Request) -> ResponseService:
+    service: ResponseService = request.app.state.stack.responses
+    return service
+
+
+def _id(request: Request) -> str:
+    value: str = request.path_params["response_id"]
+    return value
+
+
+async def create_response(request: Request) -> Response:
+    body = await parse_body(request, ResponseCreate)
+    service = _service(request)
+    # Everything is checked here, before a stream starts: errors are real HTTP errors.
+    turn = await service.prepare(principal(request), body)
+    if body.stream:
+        return StreamingResponse(sse(service.stream(turn)), media_type=SSE, headers=_SSE_HEADERS)
+    return json_response(await service.run(turn))
+
+
+async def retrieve_response(request: Request) -> Response:
+    include = query_list(request, "include")
+    body = await _service(request).retrieve(principal(request), _id(request), include)
+    if request.query_params.get("stream") == "true":
+        starting_after = query_int(request, "starting_after", -1, -1, 1 << 31)
+        events = as_async(replay_events(orjson.loads(body)))
+        return StreamingResponse(sse(events, starting_after), media_type=SSE, headers=_SSE_HEADERS)
+    return Response(body, media_type=JSON)
+
+
+async def delete_response(request: Request) -> Response:
+    return json_response(await _service(request).delete(principal(request), _id(request)))
+
+
+def _paging(request: Request) -> tuple[str | None, int, Order]:
+    limit = query_int(request, "limit", 20, 1, 100)
+    order = cast(Order, query_choice(request, "order", ("asc", "desc"), "desc"))
+    return request.query_params.get("after") or None, limit, order
+
+
+async def list_input_items(request: Request) -> Response:
+    after, limit, order = _paging(request)
+    bodies, ids, has_more = await _service(request).input_items(
+        principal(request), _id(request), after=after, limit=limit, order=order
+    )
+    first, last = (ids[0], ids[-1]) if ids else ("", "")
+    return Response(list_page_bytes(bodies, first, last, has_more), media_type=JSON)
+
+
+async def list_responses(request: Request) -> Response:
+    after, limit, order = _paging(request)
+    page = await _service(request).list(
+        principal(request), after=after, limit=limit, order=order,
+        model=request.query_params.get("model") or None,
+    )  # fmt: skip
+    first, last = (page.ids[0], page.ids[-1]) if page.ids else ("", "")
+    return Response(list_page_bytes(page.bodies, first, last, page.has_more), media_type=JSON)
+
+
+async def cancel_response(request: Request) -> Response:
+    await _service(request).retrieve(principal(request), _id(request), [])
+    raise InvalidRequestError(
+        "Only background responses can be cancelled, and this server runs none.",
+        code="invalid_value",
+        param="response_id",
+    )
+
+
+routes = [
+    Route("/v1/responses", create_response, methods=["POST"]),
+    Route("/v1/responses", list_responses, methods=["GET"]),
+    Route("/v1/responses/{response_id}", retrieve_response, methods=["GET"]),
+    Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
+    Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
+    Route("/v1/responses/{response_id}/cancel", cancel_response, methods=["POST"]),
+]

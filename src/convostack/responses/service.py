@@ -1,0 +1,232 @@
+"""The Responses service: runs a prepared turn and keeps what it produced.
+
+A turn writes once, at its end, in one transaction: the input items and every output
+item appended to the conversation as one block, and the response stored. Nothing is
+written before, so a turn that fails or is abandoned leaves the conversation exactly as
+it was. With `store: false` the conversation (itself stored) still gets the turn, but
+the response object is not kept: it cannot be retrieved or chained to afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+
+from convostack.conversations.service import ConversationService, check_include
+from convostack.errors import (
+    APIError,
+    NotFoundError,
+    RateLimitError,
+    conversation_not_found,
+    invalid_value,
+)
+from convostack.ids import MAX_ID_LENGTH, check_id
+from convostack.providers.base import JSONDict
+from convostack.providers.router import ModelRouter
+from convostack.responses.models import ResponseCreate
+from convostack.responses.output import Event, OutputBuilder, usage_object
+from convostack.responses.turn import PreparedTurn, TurnPreparer
+from convostack.storage.base import (
+    ConversationMissing,
+    CursorMissing,
+    DuplicateItemId,
+    NewItem,
+    Order,
+    ResponseMissing,
+    ResponsePage,
+    Store,
+    StoredResponse,
+    Turn,
+)
+
+log = logging.getLogger(__name__)
+
+
+def response_not_found(response_id: str) -> NotFoundError:
+    return NotFoundError(f"Response with id '{response_id}' not found.")
+
+
+def error_object(exc: BaseException) -> JSONDict:
+    """The `error` of a failed response, from whatever made it fail."""
+    if isinstance(exc, APIError):
+        code = "rate_limit_exceeded" if isinstance(exc, RateLimitError) else "server_error"
+        return {"code": code, "message": exc.message}
+    return {
+        "code": "server_error",
+        "message": "The server had an error while processing the response.",
+    }
+
+
+class ResponseService:
+    def __init__(self, store: Store, conversations: ConversationService, models: ModelRouter):
+        self._store = store
+        self._preparer = TurnPreparer(store, conversations, models)
+
+    async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
+        return await self._preparer.prepare(owner, body)
+
+    # -- running a turn -----------------------------------------------------------
+
+    async def run(self, turn: PreparedTurn) -> JSONDict:
+        """A non-streaming turn: the final Response, already kept."""
+        builder = OutputBuilder(turn.body.max_tool_calls)
+        try:
+            completion = await turn.route.provider.chat(turn.request)
+            builder.feed(completion)
+            builder.finish()
+        except Exception as exc:
+            await self.keep_failure(turn, exc)
+            raise
+        return await self.finish(turn, builder)
+
+    async def stream(self, turn: PreparedTurn) -> AsyncIterator[Event]:
+        """A streaming turn as Responses events (without sequence numbers)."""
+        yield {"type": "response.created", "response": turn.envelope("in_progress", [])}
+        yield {"type": "response.in_progress", "response": turn.envelope("in_progress", [])}
+        builder = OutputBuilder(turn.body.max_tool_calls)
+        request = {**turn.request, "stream": True, "stream_options": {"include_usage": True}}
+        chunks = turn.route.provider.chat_stream(request)
+        try:
+            async for chunk in chunks:
+                for event in builder.feed(chunk):
+                    yield event
+            for event in builder.finish():
+                yield event
+            final = await self.finish(turn, builder)
+        except Exception as exc:
+            failed = await self.keep_failure(turn, exc, builder.output)
+            yield {"type": "response.failed", "response": failed}
+            return
+        finally:
+            await _close(chunks)
+        terminal = (
+            "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+        )
+        yield {"type": terminal, "response": final}
+
+    async def finish(self, turn: PreparedTurn, builder: OutputBuilder) -> JSONDict:
+        """Keep a turn the model finished: append to the conversation, store the response."""
+        status = "incomplete" if builder.incomplete else "completed"
+        response = turn.envelope(
+            status,
+            builder.output,
+            usage=usage_object(builder.usage),
+            incomplete_reason="max_output_tokens" if builder.incomplete else None,
+            completed_at=int(time.time()) if status == "completed" else None,
+        )
+        output_items = [
+            NewItem(id=item["id"], type=item["type"], body=orjson.dumps(item))
+            for item in builder.output
+        ]
+        stored = self._stored(turn, response) if turn.store else None
+        try:
+            await self._store.save_turn(
+                turn.owner,
+                Turn(turn.conversation_id, [*turn.input_items.items, *output_items], stored),
+            )
+        except ConversationMissing:
+            raise conversation_not_found(turn.conversation_id or "") from None
+        except DuplicateItemId as exc:
+            param = turn.input_items.param_of(exc.item_id)
+            raise invalid_value(
+                f"{param}.id" if param else "input",
+                f"An item with id '{exc.item_id}' already exists in conversation "
+                f"'{turn.conversation_id}'. Leave 'id' out to get a new one.",
+            ) from None
+        return response
+
+    async def keep_failure(
+        self, turn: PreparedTurn, exc: BaseException, output: list[JSONDict] | None = None
+    ) -> JSONDict:
+        """Store a failed response (never touching the conversation) and return it."""
+        if not isinstance(exc, APIError):
+            log.exception("turn %s failed", turn.response_id, exc_info=exc)
+        response = turn.envelope("failed", output or [], error=error_object(exc))
+        if turn.store:
+            try:
+                await self._store.save_turn(
+                    turn.owner, Turn(None, [], self._stored(turn, response))
+                )
+            except Exception:
+                log.exception("could not store failed response %s", turn.response_id)
+        return response
+
+    @staticmethod
+    def _stored(turn: PreparedTurn, response: JSONDict) -> StoredResponse:
+        return StoredResponse(
+            id=turn.response_id,
+            created_at=turn.created_at,
+            model=turn.route.public_id,
+            status=response["status"],
+            conversation_id=turn.conversation_id,
+            previous_response_id=turn.body.previous_response_id,
+            body=orjson.dumps(response),
+            input_items=b"[" + b",".join(i.body for i in turn.input_items.items) + b"]",
+        )
+
+    # -- stored responses -----------------------------------------------------------
+
+    async def retrieve(self, owner: str, response_id: str, include: list[str]) -> bytes:
+        check_include(include)
+        return (await self._get(owner, response_id)).body
+
+    async def _get(self, owner: str, response_id: str) -> StoredResponse:
+        check_id(response_id, "resp", "response_id")
+        try:
+            return await self._store.get_response(owner, response_id)
+        except ResponseMissing:
+            raise response_not_found(response_id) from None
+
+    async def delete(self, owner: str, response_id: str) -> JSONDict:
+        check_id(response_id, "resp", "response_id")
+        try:
+            await self._store.delete_response(owner, response_id)
+        except ResponseMissing:
+            raise response_not_found(response_id) from None
+        return {"id": response_id, "object": "response.deleted", "deleted": True}
+
+    async def input_items(
+        self, owner: str, response_id: str, *, after: str | None, limit: int, order: Order
+    ) -> tuple[list[bytes], list[str], bool]:
+        stored = await self._get(owner, response_id)
+        items: list[JSONDict] = orjson.loads(stored.input_items)
+        if order == "desc":
+            items.reverse()
+        ids = [item["id"] for item in items]
+        start = 0
+        if after is not None:
+            if after not in ids:
+                raise invalid_value(
+                    "after",
+                    f"Invalid 'after': no input item with id '{after[:MAX_ID_LENGTH]}' in "
+                    f"response '{response_id}'.",
+                )
+            start = ids.index(after) + 1
+        page = items[start : start + limit]
+        return (
+            [orjson.dumps(i) for i in page],
+            ids[start : start + limit],
+            start + limit < len(items),
+        )
+
+    async def list(
+        self, owner: str, *, after: str | None, limit: int, order: Order, model: str | None
+    ) -> ResponsePage:
+        try:
+            return await self._store.list_responses(
+                owner, after=after, limit=limit, order=order, model=model
+            )
+        except CursorMissing:
+            raise invalid_value(
+                "after", f"Invalid 'after': no response with id '{(after or '')[:MAX_ID_LENGTH]}'."
+            ) from None
+
+
+async def _close(chunks: AsyncIterator[JSONDict]) -> None:
+    # Closing the provider's stream early is what cancels the generation upstream.
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
