@@ -15,8 +15,10 @@ Endpoints and behaviour, all deterministic from the request:
   `stream_options.include_usage` is true, then `data: [DONE]`.
   With `tools` in the request, and `tool_choice` naming a function (or `"required"`) or a
   last user message that starts with `call `, the answer is a call of that function (for
-  `call <name> ...`, the named tool when it exists, else the first tool) with arguments
-  `{"text": <text>}` and `finish_reason: "tool_calls"`.
+  `call <a> <b> ...`, one call of each named tool that exists, in parallel; else the first
+  tool) with arguments `{"text": <text>}` and `finish_reason: "tool_calls"`. A
+  `max_tokens` below the reply's word count cuts the reply there, with `finish_reason:
+  "length"`. After tool results (a last message with role `tool`), it answers in text.
   Usage counts words: prompt = words in all message texts, completion = words in the reply.
 - `POST /v1/embeddings`: one vector per input, `dimensions` long (default 8), from the
   SHA-256 of the input; values are multiples of 1/128 so float32 keeps them exact.
@@ -113,26 +115,30 @@ def _pieces(text: str, count: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-def _tool_call(body: JSONDict, text: str) -> JSONDict | None:
+def _tool_calls(body: JSONDict, text: str) -> list[JSONDict]:
     tools = [t for t in body.get("tools") or () if isinstance(t, dict) and t.get("function")]
     if not tools:
-        return None
+        return []
+    messages = body.get("messages") or [{}]
+    if isinstance(messages[-1], dict) and messages[-1].get("role") == "tool":
+        return []  # tool results are in: the model answers in text
     names = [str(t["function"].get("name")) for t in tools]
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        name = str(choice["function"].get("name"))
+        chosen = [str(choice["function"].get("name"))]
     elif text.startswith("call ") or choice == "required":
-        words = text.split()
-        name = words[1] if text.startswith("call ") and len(words) > 1 else ""
-        name = name if name in names else names[0]
+        # "call a b": one call of each named tool, in parallel (or the first tool).
+        chosen = [w for w in text.split()[1:] if w in names] if text.startswith("call ") else []
+        chosen = chosen or names[:1]
     else:
-        return None
+        return []
     arguments = orjson.dumps({"text": text}).decode()
-    return {
-        "id": "call_fake_0",
-        "type": "function",
-        "function": {"name": name, "arguments": arguments},
-    }
+    tag = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return [
+        {"id": f"call_{tag}{n}", "type": "function",
+         "function": {"name": name, "arguments": arguments}}
+        for n, name in enumerate(chosen)
+    ]  # fmt: skip
 
 
 class FakeUpstream:
@@ -187,6 +193,10 @@ class FakeUpstream:
         if failed is not None:
             return failed
         reply = f"echo: {text} [{len(messages)} messages]"
+        finish = "stop"
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        if isinstance(limit, int) and len(reply.split()) > limit:
+            reply, finish = " ".join(reply.split()[:limit]), "length"
         prompt_words = sum(
             len(_text(m.get("content")).split()) for m in messages if isinstance(m, dict)
         )
@@ -195,16 +205,18 @@ class FakeUpstream:
             "completion_tokens": len(reply.split()),
             "total_tokens": prompt_words + len(reply.split()),
         }
-        call = _tool_call(body, text)
+        calls = _tool_calls(body, text)
         ident = "chatcmpl-fake" + hashlib.sha256(orjson.dumps(body)).hexdigest()[:16]
         model = body.get("model", "")
         if body.get("stream"):
             options = body.get("stream_options") or {}
-            chunks = _chunks(ident, model, reply, call, usage, bool(options.get("include_usage")))
+            chunks = _chunks(
+                ident, model, reply, finish, calls, usage, bool(options.get("include_usage"))
+            )
             return StreamingResponse(_sse(chunks, fault, record), media_type="text/event-stream")
-        message: JSONDict = {"role": "assistant", "content": None if call else reply}
-        if call:
-            message["tool_calls"] = [call]
+        message: JSONDict = {"role": "assistant", "content": None if calls else reply}
+        if calls:
+            message["tool_calls"] = calls
         completion = {
             "id": ident,
             "object": "chat.completion",
@@ -214,7 +226,7 @@ class FakeUpstream:
                 {
                     "index": 0,
                     "message": message,
-                    "finish_reason": "tool_calls" if call else "stop",
+                    "finish_reason": "tool_calls" if calls else finish,
                     "logprobs": None,
                 }
             ],
@@ -290,7 +302,13 @@ async def _apply_fault(fault: str) -> Response | None:
 
 
 def _chunks(
-    ident: str, model: str, reply: str, call: JSONDict | None, usage: JSONDict, with_usage: bool
+    ident: str,
+    model: str,
+    reply: str,
+    finish: str,
+    calls: list[JSONDict],
+    usage: JSONDict,
+    with_usage: bool,
 ) -> list[JSONDict]:
     def chunk(delta: JSONDict, finish: str | None = None) -> JSONDict:
         out: JSONDict = {
@@ -304,22 +322,23 @@ def _chunks(
             out["usage"] = None
         return out
 
-    chunks = [chunk({"role": "assistant", "content": "" if call is None else None})]
-    if call is None:
+    chunks = [chunk({"role": "assistant", "content": None if calls else ""})]
+    if not calls:
         chunks += [chunk({"content": piece}) for piece in _pieces(reply, STREAM_PIECES)]
-        chunks.append(chunk({}, "stop"))
-    else:
+        chunks.append(chunk({}, finish))
+    for index, call in enumerate(calls):
         function = call["function"]
-        head = {"index": 0, "id": call["id"], "type": "function"}
+        head = {"index": index, "id": call["id"], "type": "function"}
         chunks.append(
             chunk(
                 {"tool_calls": [{**head, "function": {"name": function["name"], "arguments": ""}}]}
             )
         )
         chunks += [
-            chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+            chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
             for piece in _pieces(function["arguments"], 2)
         ]
+    if calls:
         chunks.append(chunk({}, "tool_calls"))
     if with_usage:
         final = chunk({})
