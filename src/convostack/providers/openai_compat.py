@@ -118,7 +118,10 @@ class OpenAICompatProvider:
 
     async def list_models(self) -> list[ModelInfo]:
         if self.settings.models is not None:
-            return [ModelInfo(model, owned_by=self.id) for model in self.settings.models]
+            return [
+                ModelInfo(model, owned_by=self.id, context_length=self.settings.context_length)
+                for model in self.settings.models
+            ]
         listed = await self._call("GET", "/models", None)
         data = listed.get("data")
         if not isinstance(data, list):
@@ -132,6 +135,7 @@ class OpenAICompatProvider:
                 str(entry["id"]),
                 owned_by=str(entry.get("owned_by") or self.id),
                 created=int(entry.get("created") or 0),
+                context_length=self.settings.context_length or _context_length(entry),
             )
             for entry in data
             if isinstance(entry, dict) and "id" in entry
@@ -396,3 +400,20 @@ def _decode_base64_floats(data: str) -> list[float]:
     if sys.byteorder == "big":
         values.byteswap()  # the wire format is little-endian float32
     return values.tolist()
+
+
+def _context_length(entry: JSONDict) -> int | None:
+    """The context window an engine reports in its model listing, where it does: vLLM
+    and SGLang say `max_model_len`, others `context_length` or `context_window`,
+    llama.cpp's server `meta.n_ctx_train`."""
+    found = entry.get("meta")
+    meta: JSONDict = found if isinstance(found, dict) else {}
+    for value in (
+        entry.get("max_model_len"),
+        entry.get("context_length"),
+        entry.get("context_window"),
+        meta.get("n_ctx_train"),
+    ):
+        if isinstance(value, int) and value > 0:
+            return value
+    return None

@@ -32,6 +32,12 @@ class OpenAICompatSettings(ProviderSettings):
     models: list[str] | None = Field(
         None, description="Model ids to serve; default: whatever the upstream's /models lists."
     )
+    context_length: int | None = Field(
+        None,
+        gt=0,
+        description="Context window in tokens, for truncation 'auto'; default: what the "
+        "upstream's /models reports (vLLM's max_model_len and the like), if anything.",
+    )
     timeout: float = Field(600.0, gt=0, description="Seconds allowed for one upstream call.")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds allowed to connect.")
     max_retries: int = Field(

@@ -35,6 +35,8 @@ def stack_target(request: pytest.FixtureRequest, upstream: Upstream) -> Iterator
         "inference_mode": "live",  # the fake is the model: nothing to record
         "providers": [
             {"type": "openai_compat", "id": "fake", "base_url": upstream.url, "max_retries": 0},
+            {"type": "openai_compat", "id": "small", "base_url": upstream.url, "max_retries": 0,
+             "models": ["small-model"], "context_length": 400},
             {"type": "openai_compat", "id": "dead", "base_url": f"http://127.0.0.1:{free_port()}/v1",
              "max_retries": 0, "models": ["dead-model"]},
         ],
