@@ -52,6 +52,15 @@ def main() -> None:
     help="YAML config file [env CONVOSTACK_CONFIG].",
 )
 @click.option(
+    "--upstream",
+    help="Serve an OpenAI-compatible engine's models instead of the embedded model, e.g. "
+    "http://127.0.0.1:8000/v1 (vLLM, Ollama, llama.cpp server, SGLang, OpenAI) "
+    "[env CONVOSTACK_UPSTREAM].",
+)
+@click.option(
+    "--upstream-api-key", help="API key sent to --upstream [env CONVOSTACK_UPSTREAM_API_KEY]."
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Logging level [default: info].",
@@ -61,10 +70,20 @@ def serve(
     port: int | None,
     db: str | None,
     config_file: Path | None,
+    upstream: str | None,
+    upstream_api_key: str | None,
     log_level: str | None,
 ) -> None:
     """Start the server."""
-    config = _load(config_file, host=host, port=port, db=db, log_level=log_level)
+    config = _load(
+        config_file,
+        host=host,
+        port=port,
+        db=db,
+        upstream=upstream,
+        upstream_api_key=upstream_api_key,
+        log_level=log_level,
+    )
     _configure_logging(config.log_level)
     from convostack.server import run
 
