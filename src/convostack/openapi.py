@@ -17,17 +17,22 @@ from openai.types.conversations import (
     ConversationItem,
     ConversationItemList,
 )
+from openai.types import CreateEmbeddingResponse, Model
+from openai.types.chat import ChatCompletion
+from openai.types.responses import Response, ResponseItemList
 from openai.types.responses.response_input_item_param import ResponseInputItemParam
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
 from convostack import __version__
+from convostack.chat.models import ChatCompletionCreate, EmbeddingCreate
 from convostack.conversations.models import (
     INCLUDABLE,
     ConversationCreate,
     ConversationUpdate,
     ItemsCreate,
 )
+from convostack.responses.models import ResponseCreate
 
 REF = "#/components/schemas/{model}"
 
@@ -61,6 +66,7 @@ _LIST_QUERY = (
     _INCLUDE,
 )
 _CONV = "/v1/conversations/{conversation_id}"
+_RESP = "/v1/responses/{response_id}"
 
 OPERATIONS = (
     Operation("get", "/v1/health", "health", "Liveness check.", None),
@@ -93,6 +99,41 @@ OPERATIONS = (
         "delete", _CONV + "/items/{item_id}", "deleteConversationItem",
         "Delete one item; returns the conversation.", Conversation,
     ),
+    Operation(
+        "post", "/v1/responses", "createResponse",
+        "Run a turn (on a conversation or a response chain); streams with stream=true.",
+        Response, ResponseCreate,
+    ),
+    Operation(
+        "get", "/v1/responses", "listResponses", "List stored responses (an extension).",
+        None, query=(*_LIST_QUERY[:3], Query("model", {"type": "string"})),
+    ),
+    Operation(
+        "get", _RESP, "getResponse", "Retrieve a stored response; stream=true replays it.",
+        Response, query=(_INCLUDE, Query("stream", {"type": "boolean"}),
+                         Query("starting_after", {"type": "integer"})),
+    ),
+    Operation("delete", _RESP, "deleteResponse", "Delete a stored response.", None),
+    Operation(
+        "get", _RESP + "/input_items", "listResponseInputItems",
+        "The response's own input items, one page at a time.", ResponseItemList,
+        query=_LIST_QUERY,
+    ),
+    Operation(
+        "post", _RESP + "/cancel", "cancelResponse",
+        "Cancel a background response (none run here: always 400).", Response,
+    ),
+    Operation(
+        "post", "/v1/chat/completions", "createChatCompletion",
+        "A chat completion, routed by model id; streams with stream=true.",
+        ChatCompletion, ChatCompletionCreate,
+    ),
+    Operation(
+        "post", "/v1/embeddings", "createEmbedding", "Embeddings, where the model has them.",
+        CreateEmbeddingResponse, EmbeddingCreate,
+    ),
+    Operation("get", "/v1/models", "listModels", "Every model served.", None),
+    Operation("get", "/v1/models/{model_id}", "getModel", "One model.", Model),
 )  # fmt: skip
 
 _ERROR_SCHEMA = {
@@ -127,7 +168,7 @@ class _Schemas:
 def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in ("conversation_id", "item_id")
+        for name in ("conversation_id", "item_id", "response_id", "model_id")
         if "{" + name + "}" in op.path
     ]
     params += [

@@ -71,6 +71,10 @@ def test_openapi_document_lists_the_conversations_api(http: httpx2.Client) -> No
         "/Conversation"
     )
     assert "ConversationCreate" in document["components"]["schemas"]
+    for path in ("/v1/responses", "/v1/responses/{response_id}/input_items",
+                 "/v1/chat/completions", "/v1/embeddings", "/v1/models"):  # fmt: skip
+        assert path in paths
+    assert "ResponseCreate" in document["components"]["schemas"]
 
 
 def test_serve_with_upstream_flag_serves_the_upstreams_models(tmp_path: Path) -> None:
