@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from openai.types import CreateEmbeddingResponse, Model
+from openai.types.chat import ChatCompletion
 from openai.types.conversations import (
     Conversation,
     ConversationDeletedResource,
     ConversationItem,
     ConversationItemList,
 )
-from openai.types import CreateEmbeddingResponse, Model
-from openai.types.chat import ChatCompletion
 from openai.types.responses import Response, ResponseItemList
 from openai.types.responses.response_input_item_param import ResponseInputItemParam
 from pydantic import BaseModel, TypeAdapter
