@@ -35,6 +35,11 @@ class ProviderError(APIError):
     status = 502
     type = "server_error"
 
+    def headers(self) -> dict[str, str]:
+        # The provider client has already retried within its bounds; the openai client
+        # would otherwise retry every 5xx twice more, multiplying the upstream calls.
+        return {"x-should-retry": "false"}
+
 
 class ProviderTimeout(ProviderError):
     status = 504

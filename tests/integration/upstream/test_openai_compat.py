@@ -378,6 +378,8 @@ def test_upstream_500_is_a_502_naming_the_upstream_after_retries(
         f"{_name('upstream', upstream.url)} failed with HTTP 500: Fake upstream failure (fail500)."
     )
     assert len(upstream.requests()) == 3  # the first try and max_retries (2) retries
+    # ...and the openai client is told not to multiply them with its own retries.
+    assert caught.value.response.headers["x-should-retry"] == "false"
 
 
 def test_upstream_500_on_a_stream_is_an_http_error_before_any_event(
