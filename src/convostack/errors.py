@@ -113,3 +113,48 @@ def item_not_found(item_id: str) -> NotFoundError:
 
 def invalid_value(param: str, message: str) -> InvalidRequestError:
     return InvalidRequestError(message, code="invalid_value", param=param)
+
+
+def describe(value: Any) -> str:
+    """What a JSON value is, in the words OpenAI's error messages use."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def invalid_type(param: str, expected: str, value: Any) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Invalid type for '{param}': expected {expected}, but got {describe(value)} instead.",
+        code="invalid_type",
+        param=param,
+    )
+
+
+def array_too_long(param: str, limit: Any, length: int) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Invalid '{param}': array too long. Expected an array with maximum length {limit}, "
+        f"but got an array with length {length} instead.",
+        code="array_above_max_length",
+        param=param,
+    )
+
+
+def array_too_short(param: str, limit: Any, length: int) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Invalid '{param}': array too short. Expected an array with minimum length {limit}, "
+        f"but got an array with length {length} instead.",
+        code="array_below_min_length",
+        param=param,
+    )

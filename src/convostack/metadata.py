@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convostack.errors import InvalidRequestError
+from convostack.errors import InvalidRequestError, invalid_type
 
 MAX_KEYS = 16
 MAX_KEY_LENGTH = 64
@@ -16,12 +16,7 @@ def check_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidRequestError(
-            f"Invalid type for '{param}': expected an object, but got "
-            f"{type(value).__name__} instead.",
-            code="invalid_type",
-            param=param,
-        )
+        raise invalid_type(param, "an object", value)
     if len(value) > MAX_KEYS:
         raise InvalidRequestError(
             f"Invalid '{param}': too many properties. Expected an object with at most "
@@ -38,12 +33,7 @@ def check_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
                 param=f"{param}.{key[:80]}",
             )
         if not isinstance(item, str):
-            raise InvalidRequestError(
-                f"Invalid type for '{param}.{key}': expected a string, but got "
-                f"{type(item).__name__} instead.",
-                code="invalid_type",
-                param=f"{param}.{key}",
-            )
+            raise invalid_type(f"{param}.{key}", "a string", item)
         if len(item) > MAX_VALUE_LENGTH:
             raise InvalidRequestError(
                 f"Invalid '{param}.{key}': string too long. Expected a string with maximum "

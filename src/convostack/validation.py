@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from convostack.errors import InvalidRequestError
+from convostack.errors import InvalidRequestError, array_too_long, array_too_short, invalid_type
 
 # Location entries pydantic adds for union branches rather than for fields.
 _BRANCH_LABELS = frozenset({"str", "int", "float", "bool", "none", "dict", "list", "bytes"})
@@ -38,24 +38,6 @@ _TYPE_NAMES = {
     "typed_dict_type": "an object",
     "none_required": "null",
 }
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def _is_label(part: str, previous: str | int | None) -> bool:
@@ -82,59 +64,48 @@ def _pick(errors: list[ErrorDetails]) -> ErrorDetails:
     return max(errors, key=lambda e: len(e["loc"]))
 
 
-def _message(err: ErrorDetails, param: str) -> tuple[str, str]:
+def _error(err: ErrorDetails, param: str) -> InvalidRequestError:
     kind = err["type"]
     ctx: dict[str, Any] = dict(err.get("ctx") or {})
     value = err.get("input")
-    if kind == "missing":
-        return "missing_required_parameter", f"Missing required parameter: '{param}'."
+    if kind in ("missing", "union_tag_not_found"):
+        return _invalid(
+            f"Missing required parameter: '{param}'.", "missing_required_parameter", param
+        )
     if kind == "extra_forbidden":
-        return "unknown_parameter", f"Unknown parameter: '{param}'."
+        return _invalid(f"Unknown parameter: '{param}'.", "unknown_parameter", param)
     if kind in ("literal_error", "enum", "union_tag_invalid"):
         expected = ctx.get("expected") or ctx.get("expected_tags") or ""
-        shown = value if not isinstance(value, dict) else value.get(ctx.get("discriminator", ""))
-        if kind == "union_tag_invalid":
-            shown = ctx.get("tag", shown)
-        return (
-            "invalid_value",
-            f"Invalid value: '{shown}'. Supported values are: {expected}.",
-        )
-    if kind == "union_tag_not_found":
-        return "missing_required_parameter", f"Missing required parameter: '{param}'."
+        shown = ctx.get("tag", value) if kind == "union_tag_invalid" else value
+        return _invalid(f"Invalid value: '{shown}'. Supported values are: {expected}.",
+                        "invalid_value", param)  # fmt: skip
     if kind == "too_long" and isinstance(value, list | tuple):
-        limit = ctx.get("max_length")
-        return (
-            "array_above_max_length",
-            f"Invalid '{param}': array too long. Expected an array with maximum length "
-            f"{limit}, but got an array with length {len(value)} instead.",
-        )
+        return array_too_long(param, ctx.get("max_length"), len(value))
     if kind == "too_short" and isinstance(value, list | tuple):
-        limit = ctx.get("min_length")
-        return (
-            "array_below_min_length",
-            f"Invalid '{param}': empty array. Expected an array with minimum length "
-            f"{limit}, but got an array with length {len(value)} instead.",
-        )
+        return array_too_short(param, ctx.get("min_length"), len(value))
     if kind == "string_too_long":
-        limit = ctx.get("max_length")
-        return (
-            "string_above_max_length",
+        return _invalid(
             f"Invalid '{param}': string too long. Expected a string with maximum length "
-            f"{limit}, but got a string with length {len(str(value))} instead.",
-        )
+            f"{ctx.get('max_length')}, but got a string with length {len(str(value))} instead.",
+            "string_above_max_length", param,
+        )  # fmt: skip
     if kind == "string_too_short":
-        return "empty_string", f"Invalid '{param}': empty string. Expected a non-empty string."
+        return _invalid(f"Invalid '{param}': empty string. Expected a non-empty string.",
+                        "empty_string", param)  # fmt: skip
     if kind in _TYPE_NAMES:
-        return (
-            "invalid_type",
-            f"Invalid type for '{param}': expected {_TYPE_NAMES[kind]}, but got "
-            f"{_describe(value)} instead.",
-        )
+        return invalid_type(param, _TYPE_NAMES[kind], value)
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        return "invalid_value", f"Invalid '{param}': {err['msg'].lower()}, got {value!r}."
+        return _invalid(f"Invalid '{param}': {err['msg'].lower()}, got {value!r}.",
+                        "invalid_value", param)  # fmt: skip
     if kind == "value_error":
-        return "invalid_value", f"Invalid '{param}': {ctx.get('error', err['msg'])}"
-    return "invalid_value", f"Invalid '{param}': {err['msg']}."
+        return _invalid(
+            f"Invalid '{param}': {ctx.get('error', err['msg'])}", "invalid_value", param
+        )
+    return _invalid(f"Invalid '{param}': {err['msg']}.", "invalid_value", param)
+
+
+def _invalid(message: str, code: str, param: str) -> InvalidRequestError:
+    return InvalidRequestError(message, code=code, param=param or None)
 
 
 def to_api_error(exc: ValidationError, prefix: str = "") -> InvalidRequestError:
@@ -145,5 +116,6 @@ def to_api_error(exc: ValidationError, prefix: str = "") -> InvalidRequestError:
         discriminator = str((err.get("ctx") or {}).get("discriminator", "type")).strip("'")
         loc = (*loc, discriminator)
     param = param_path(loc, prefix)
-    code, message = _message(err, param or "body")
-    return InvalidRequestError(message, code=code, param=param or None)
+    error = _error(err, param or "body")
+    error.param = param or None
+    return error

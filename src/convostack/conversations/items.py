@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from openai.types.responses.response_input_item_param import ResponseInputItemParam
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from convostack.errors import InvalidRequestError, invalid_value
+from convostack.errors import array_too_long, array_too_short, invalid_type, invalid_value
 from convostack.ids import ITEM_ID_PREFIXES, MAX_ID_LENGTH, new_item_id
 from convostack.validation import UNION_TAGS, to_api_error
 
@@ -186,9 +186,7 @@ def item_type(raw: Item) -> str:
 def validate_item(raw: Any, param: str) -> str:
     """Check one input item against its type's model; return its type."""
     if not isinstance(raw, dict):
-        raise InvalidRequestError(
-            f"Invalid type for '{param}': expected an object.", code="invalid_type", param=param
-        )
+        raise invalid_type(param, "an object", raw)
     kind = item_type(raw)
     if kind == "message":
         role = raw.get("role")
@@ -280,23 +278,9 @@ def normalise_item(raw: Item, kind: str, id_factory: Callable[[str], str] = new_
 
 def check_item_count(items: Any, param: str, *, minimum: int) -> list[Any]:
     if not isinstance(items, list):
-        raise InvalidRequestError(
-            f"Invalid type for '{param}': expected an array of items.",
-            code="invalid_type",
-            param=param,
-        )
+        raise invalid_type(param, "an array of items", items)
     if len(items) > MAX_ITEMS_PER_CALL:
-        raise InvalidRequestError(
-            f"Invalid '{param}': array too long. Expected an array with maximum length "
-            f"{MAX_ITEMS_PER_CALL}, but got an array with length {len(items)} instead.",
-            code="array_above_max_length",
-            param=param,
-        )
+        raise array_too_long(param, MAX_ITEMS_PER_CALL, len(items))
     if len(items) < minimum:
-        raise InvalidRequestError(
-            f"Invalid '{param}': empty array. Expected an array with minimum length "
-            f"{minimum}, but got an array with length 0 instead.",
-            code="array_below_min_length",
-            param=param,
-        )
+        raise array_too_short(param, minimum, len(items))
     return items

@@ -12,7 +12,12 @@ from pydantic import ValidationError
 
 from convostack.conversations.items import Item
 from convostack.conversations.service import ConversationService, PreparedItems, check_include
-from convostack.errors import InvalidRequestError, NotFoundError, conversation_not_found
+from convostack.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    array_too_long,
+    conversation_not_found,
+)
 from convostack.ids import check_id, new_id
 from convostack.metadata import check_metadata
 from convostack.providers.base import JSONDict
@@ -89,12 +94,7 @@ def _check_unsupported(body: ResponseCreate) -> None:
 def _check_tools(body: ResponseCreate) -> None:
     tools = body.tools or []
     if len(tools) > MAX_TOOLS:
-        raise InvalidRequestError(
-            f"Invalid 'tools': array too long. Expected an array with maximum length "
-            f"{MAX_TOOLS}, but got an array with length {len(tools)} instead.",
-            code="array_above_max_length",
-            param="tools",
-        )
+        raise array_too_long("tools", MAX_TOOLS, len(tools))
     names = set()
     for n, tool in enumerate(tools):
         kind = tool.get("type") if isinstance(tool, dict) else None

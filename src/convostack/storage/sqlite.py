@@ -54,6 +54,12 @@ def _conversation(conn: sqlite3.Connection, owner: str, conversation_id: str) ->
     return _row_to_conversation(row)
 
 
+def _body(row: tuple[bytes] | None, item_id: str) -> bytes:
+    if row is None:
+        raise ItemMissing(item_id)
+    return row[0]
+
+
 def _append(
     conn: sqlite3.Connection, owner: str, conversation_id: str, items: Sequence[NewItem]
 ) -> None:
@@ -230,10 +236,7 @@ class SqliteStore:
                 "SELECT body FROM items WHERE conversation_id = ? AND id = ? AND body IS NOT NULL",
                 (conversation_id, item_id),
             ).fetchone()
-            if row is None:
-                raise ItemMissing(item_id)
-            body: bytes = row[0]
-            return body
+            return _body(row, item_id)
 
         return await self._read(op)
 
@@ -259,10 +262,7 @@ class SqliteStore:
                 "ORDER BY i.created_at DESC LIMIT 1",
                 (item_id, owner),
             ).fetchone()
-            if row is None:
-                raise ItemMissing(item_id)
-            body: bytes = row[0]
-            return body
+            return _body(row, item_id)
 
         return await self._read(op)
 
