@@ -13,7 +13,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from convostack import openapi
 from convostack.chat.routes import routes as chat_routes
 from convostack.config import Config
 from convostack.conversations.routes import routes as conversation_routes
@@ -127,6 +126,9 @@ async def health(request: Request) -> Response:
 
 
 async def openapi_document(request: Request) -> Response:
+    # Imported on first request: building the document needs the whole `openai` package.
+    from convostack import openapi
+
     return Response(openapi.document_bytes(), media_type=JSON)
 
 

@@ -75,12 +75,6 @@ def json_response(content: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status, media_type=JSON)
 
 
-def model_response(model: BaseModel, status: int = 200) -> Response:
-    return Response(
-        model.__pydantic_serializer__.to_json(model), status_code=status, media_type=JSON
-    )
-
-
 def list_page_bytes(bodies: Iterable[bytes], first_id: str, last_id: str, has_more: bool) -> bytes:
     """A `list` object around item bodies that are already JSON: no parse, no re-encode."""
     return b"".join(

@@ -12,11 +12,11 @@ content part.
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from openai.types.responses.response_input_item_param import ResponseInputItemParam
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from convostack.errors import array_too_long, array_too_short, invalid_type, invalid_value
@@ -134,8 +134,13 @@ _MESSAGE_ROLES: dict[str, TypeAdapter[Any]] = {
 }
 
 
-def _typed_dict_adapters() -> tuple[dict[str, TypeAdapter[Any]], set[str]]:
-    """One adapter per `type` of the openai package's input item union, and which have a status."""
+@functools.cache
+def _typed_dict_adapters() -> tuple[dict[str, TypeAdapter[Any]], frozenset[str]]:
+    """One adapter per `type` of the openai package's input item union, and which have a
+    status. Built on first need: importing the `openai` package costs about half a
+    second, which start-up should not pay for items it may never see."""
+    from openai.types.responses.response_input_item_param import ResponseInputItemParam
+
     adapters: dict[str, TypeAdapter[Any]] = {}
     with_status: set[str] = set()
     for variant in typing.get_args(ResponseInputItemParam):
@@ -147,7 +152,9 @@ def _typed_dict_adapters() -> tuple[dict[str, TypeAdapter[Any]], set[str]]:
             adapters[literal] = TypeAdapter(variant)
             if "status" in hints:
                 with_status.add(literal)
-    return adapters, with_status
+    for ours in _HAND_WRITTEN:  # dispatched to our own models
+        adapters.pop(ours, None)
+    return adapters, frozenset(with_status)
 
 
 def _literal_strings(hint: Any) -> list[str]:
@@ -157,19 +164,27 @@ def _literal_strings(hint: Any) -> list[str]:
     return [s for arg in typing.get_args(hint) for s in _literal_strings(arg)]
 
 
-_ADAPTERS, _WITH_STATUS = _typed_dict_adapters()
-_ADAPTERS.update(
-    {
-        "function_call": TypeAdapter(FunctionCall),
-        "function_call_output": TypeAdapter(FunctionCallOutput),
-        "item_reference": TypeAdapter(ItemReference),
-    }
-)
-# `message` is dispatched on role; a stored item never has type `item_reference`.
-_ADAPTERS.pop("message", None)
-_WITH_STATUS.update({"message", "function_call", "function_call_output"})
-ITEM_TYPES = frozenset({"message", *_ADAPTERS})
-_HAND_WRITTEN = frozenset({"function_call", "function_call_output", "item_reference"})
+_HAND_WRITTEN: dict[str, TypeAdapter[Any]] = {
+    "function_call": TypeAdapter(FunctionCall),
+    "function_call_output": TypeAdapter(FunctionCallOutput),
+    "item_reference": TypeAdapter(ItemReference),
+}
+_HAND_WRITTEN_WITH_STATUS = frozenset({"message", "function_call", "function_call_output"})
+
+
+def _adapter(kind: str) -> TypeAdapter[Any] | None:
+    return _HAND_WRITTEN.get(kind) or _typed_dict_adapters()[0].get(kind)
+
+
+def _has_status(kind: str) -> bool:
+    return kind in _HAND_WRITTEN_WITH_STATUS or kind in _typed_dict_adapters()[1]
+
+
+def item_types() -> frozenset[str]:
+    """Every item type accepted on input; `message` is dispatched on role."""
+    return frozenset({"message", *_HAND_WRITTEN, *_typed_dict_adapters()[0]})
+
+
 _TEXT_PART = {"user": "input_text", "system": "input_text", "developer": "input_text"}
 
 
@@ -198,12 +213,12 @@ def validate_item(raw: Any, param: str) -> str:
                 "'system' and 'developer'.",
             )
     else:
-        found = _ADAPTERS.get(kind)
+        found = _adapter(kind)
         if found is None:
             raise invalid_value(
                 f"{param}.type",
                 f"Invalid value: '{raw.get('type')}'. Supported values are: "
-                + ", ".join(f"'{t}'" for t in sorted(ITEM_TYPES))
+                + ", ".join(f"'{t}'" for t in sorted(item_types()))
                 + ".",
             )
         adapter = found
@@ -223,7 +238,7 @@ def _with_defaults(raw: Item, kind: str) -> Item:
     filled = dict(raw)
     if filled.get("id") is None:
         filled["id"] = "placeholder"
-    if kind in _WITH_STATUS and filled.get("status") is None:
+    if _has_status(kind) and filled.get("status") is None:
         filled["status"] = "completed"
     return filled
 
@@ -259,7 +274,7 @@ def normalise_item(raw: Item, kind: str, id_factory: Callable[[str], str] = new_
     item["type"] = kind
     if item.get("id") is None:
         item["id"] = id_factory(kind)
-    if kind in _WITH_STATUS and item.get("status") is None:
+    if _has_status(kind) and item.get("status") is None:
         item["status"] = "completed"
     if kind == "message":
         content = item["content"]

@@ -12,8 +12,8 @@ from convostack.conversations.models import ConversationCreate, ConversationUpda
 from convostack.conversations.service import ConversationService, check_include
 from convostack.http import (
     JSON,
+    json_response,
     list_page_bytes,
-    model_response,
     parse_body,
     principal,
     query_choice,
@@ -36,14 +36,14 @@ def _path(request: Request, name: str) -> str:
 async def create_conversation(request: Request) -> Response:
     body = await parse_body(request, ConversationCreate)
     conversation = await _service(request).create(principal(request), body.items, body.metadata)
-    return model_response(conversation)
+    return json_response(conversation)
 
 
 async def retrieve_conversation(request: Request) -> Response:
     conversation = await _service(request).retrieve(
         principal(request), _path(request, "conversation_id")
     )
-    return model_response(conversation)
+    return json_response(conversation)
 
 
 async def update_conversation(request: Request) -> Response:
@@ -51,12 +51,12 @@ async def update_conversation(request: Request) -> Response:
     conversation = await _service(request).update(
         principal(request), _path(request, "conversation_id"), body.metadata
     )
-    return model_response(conversation)
+    return json_response(conversation)
 
 
 async def delete_conversation(request: Request) -> Response:
     deleted = await _service(request).delete(principal(request), _path(request, "conversation_id"))
-    return model_response(deleted)
+    return json_response(deleted)
 
 
 async def create_items(request: Request) -> Response:
@@ -94,7 +94,7 @@ async def delete_item(request: Request) -> Response:
     conversation = await _service(request).delete_item(
         principal(request), _path(request, "conversation_id"), _path(request, "item_id")
     )
-    return model_response(conversation)
+    return json_response(conversation)
 
 
 routes = [

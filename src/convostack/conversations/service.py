@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from openai.types.conversations import Conversation, ConversationDeletedResource
 
 from convostack.conversations.items import (
     Item,
@@ -52,10 +51,18 @@ class PreparedItems:
         return None
 
 
+# Plain dicts, not the openai package's models: the shapes are four fields, and importing
+# that package costs start-up half a second (the client parses these into its own types).
+Conversation = dict[str, Any]
+
+
 def _to_wire(row: ConversationRow) -> Conversation:
-    return Conversation(
-        id=row.id, created_at=row.created_at, metadata=row.metadata, object="conversation"
-    )
+    return {
+        "id": row.id,
+        "object": "conversation",
+        "created_at": row.created_at,
+        "metadata": row.metadata,
+    }
 
 
 def check_include(values: Sequence[str], param: str = "include") -> None:
@@ -142,15 +149,13 @@ class ConversationService:
             raise conversation_not_found(conversation_id) from None
         return _to_wire(row)
 
-    async def delete(self, owner: str, conversation_id: str) -> ConversationDeletedResource:
+    async def delete(self, owner: str, conversation_id: str) -> dict[str, Any]:
         check_id(conversation_id, "conv", "conversation_id")
         try:
             await self._store.delete_conversation(owner, conversation_id)
         except ConversationMissing:
             raise conversation_not_found(conversation_id) from None
-        return ConversationDeletedResource(
-            id=conversation_id, deleted=True, object="conversation.deleted"
-        )
+        return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
 
     async def add_items(self, owner: str, conversation_id: str, raw_items: Any) -> list[NewItem]:
         check_id(conversation_id, "conv", "conversation_id")
