@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from convostack.auth import AuthMiddleware, KeyTable, warn_if_open
 from convostack.chat.routes import routes as chat_routes
 from convostack.config import Config
 from convostack.conversations.routes import routes as conversation_routes
@@ -25,6 +26,7 @@ from convostack.errors import (
     ServiceUnavailableError,
 )
 from convostack.http import JSON, MAX_BODY_SCOPE_KEY, json_response
+from convostack.limits import RateLimiter
 from convostack.models.routes import routes as models_routes
 from convostack.providers.recording import TEST_ID_HEADER, current_test_id
 from convostack.responses.routes import routes as response_routes
@@ -162,6 +164,18 @@ def create_app(config: Config, stack: Stack | None = None) -> Starlette:
     )
     if config.inference_mode != "live":
         app.add_middleware(TestIdMiddleware)
+    _add_auth(app, config)
     app.add_middleware(GuardMiddleware, max_body_bytes=config.max_body_bytes)
     app.state.stack = the_stack
     return app
+
+
+def _add_auth(app: Starlette, config: Config) -> None:
+    """API keys and the rate limit (auth.py); no middleware at all when neither is set."""
+    keys = KeyTable(config.api_keys) if config.api_keys else None
+    limiter = None
+    if config.rate_limit_per_minute is not None:
+        limiter = RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst)
+    warn_if_open(config.host, keys)
+    if keys is not None or limiter is not None:
+        app.add_middleware(AuthMiddleware, keys=keys, limiter=limiter)

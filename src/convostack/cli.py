@@ -90,6 +90,32 @@ def serve(
     run(config)
 
 
+@main.command("api-key")
+@click.option("--principal", required=True, help="Who the key acts as: a tenant name.")
+@click.option(
+    "--stdin", "from_stdin", is_flag=True, help="Hash a key read from stdin instead of a new one."
+)
+def api_key(principal: str, from_stdin: bool) -> None:
+    """Make an API key: the key (shown once, stored nowhere) and its config file entry."""
+    from pydantic import ValidationError
+
+    from convostack.auth import MIN_KEY_LENGTH, ApiKey, hash_key, new_key
+
+    key = sys.stdin.readline().strip() if from_stdin else new_key()
+    if len(key) < MIN_KEY_LENGTH:
+        raise click.ClickException(f"A key must be at least {MIN_KEY_LENGTH} characters.")
+    try:
+        entry = ApiKey(sha256=hash_key(key), principal=principal)
+    except ValidationError:
+        raise click.ClickException(
+            "A principal is 1 to 128 letters, digits or ._:@/- (starting with a letter or digit)."
+        ) from None
+    if not from_stdin:
+        click.echo(f"# the key, for the client (Authorization: Bearer ...): {key}")
+    click.echo("# the entry for the config file, under api_keys:")
+    click.echo(yaml.safe_dump([entry.model_dump()], sort_keys=False).rstrip())
+
+
 @main.command("config")
 @click.option(
     "--config",

@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from convostack.auth import ApiKey, api_keys_input, check_unique
+from convostack.limits import (
+    DEFAULT_MAX_ITEM_TEXT_CHARS,
+    DEFAULT_MAX_ITEMS_PER_CONVERSATION,
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    DEFAULT_MAX_TOOLS,
+    Limits,
+)
 
 ENV_PREFIX = "CONVOSTACK_"
 
@@ -43,6 +52,49 @@ class Config(BaseModel):
     max_body_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
     )
+    # --- API keys and limits (auth.py, limits.py) ---
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description="API keys, each {sha256: <hex digest of the key>, principal: <tenant>}; "
+        "with any, every /v1 route but /v1/health needs 'Authorization: Bearer <key>'. "
+        "In the environment: plaintext 'key=principal' pairs, comma-separated, hashed at "
+        "load. `convostack api-key` makes a key and its entry.",
+    )
+    max_item_text_chars: int = Field(
+        DEFAULT_MAX_ITEM_TEXT_CHARS,
+        ge=1,
+        description="Most characters of text in one item (and in 'instructions').",
+    )
+    max_items_per_conversation: int = Field(
+        DEFAULT_MAX_ITEMS_PER_CONVERSATION,
+        ge=1,
+        description="Most items one conversation may hold; appending past it is a 400.",
+    )
+    max_tools: int = Field(
+        DEFAULT_MAX_TOOLS, ge=1, description="Most tools in one response request."
+    )
+    max_output_tokens: int = Field(
+        DEFAULT_MAX_OUTPUT_TOKENS,
+        ge=16,
+        description="Largest max_output_tokens a response request may ask for.",
+    )
+    rate_limit_per_minute: int | None = Field(
+        None,
+        ge=1,
+        description="Requests per minute per principal (429 with retry-after past it), "
+        "counted in each replica's memory. Default: no limit.",
+    )
+    rate_limit_burst: int | None = Field(
+        None,
+        ge=1,
+        description="Requests a principal may make at once; default: a tenth "
+        "of rate_limit_per_minute.",
+    )
+
+    _api_keys_input = field_validator("api_keys", mode="before")(api_keys_input)
+    _api_keys_unique = field_validator("api_keys")(check_unique)
+    # --- end of API keys and limits ---
+
     upstream: str | None = Field(
         None,
         description="Base URL of an OpenAI-compatible engine to serve instead of the embedded "
@@ -66,6 +118,15 @@ class Config(BaseModel):
     @property
     def database_url(self) -> str:
         return self.db or f"sqlite:///{self.home / 'convostack.db'}"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_item_text_chars=self.max_item_text_chars,
+            max_items_per_conversation=self.max_items_per_conversation,
+            max_tools=self.max_tools,
+            max_output_tokens=self.max_output_tokens,
+        )
 
     @property
     def base_url(self) -> str:
@@ -137,8 +198,9 @@ def _explain(exc: ValidationError, source: Mapping[str, str]) -> str:
             continue
         where = source.get(top, "defaults")
         env = ENV_PREFIX + top.upper()
+        shown = "<not shown: it holds keys>" if top == "api_keys" else repr(err.get("input"))
         lines.append(
-            f"  - {name} = {err.get('input')!r} (from {where}): {err['msg']}. "
+            f"  - {name} = {shown} (from {where}): {err['msg']}. "
             f"Set it with --{top.replace('_', '-')}, {env}, or '{top}:' in the config file."
         )
     return "\n".join(lines)

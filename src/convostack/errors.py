@@ -7,6 +7,7 @@ else that escapes becomes a logged 500 whose message reveals nothing internal.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import orjson
@@ -88,7 +89,11 @@ class RateLimitError(APIError):
         self.retry_after = retry_after
 
     def headers(self) -> dict[str, str]:
-        return {"retry-after": str(max(1, round(self.retry_after)))}
+        # Whole seconds, rounded up, and the milliseconds the openai client prefers.
+        return {
+            "retry-after": str(max(1, math.ceil(self.retry_after))),
+            "retry-after-ms": str(max(1, math.ceil(self.retry_after * 1000))),
+        }
 
 
 class InternalError(APIError):
