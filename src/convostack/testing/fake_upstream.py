@@ -23,6 +23,10 @@ Endpoints and behaviour, all deterministic from the request:
 - `POST /v1/embeddings`: one vector per input, `dimensions` long (default 8), from the
   SHA-256 of the input; values are multiples of 1/128 so float32 keeps them exact.
   `encoding_format: "base64"` gives little-endian float32 in base64.
+- `GET /health`: 200 `{"status": "ok"}` (what some gateways probe before they serve).
+- `POST /v1/responses`: for benchmarks of peers that forward turns to their upstream's
+  Responses API (see `fake_responses`): the reply is `echo: <text> [<n> items]`, with
+  the full event sequence when `stream` is true. Recorded like chat; no faults, no tools.
 - `GET /fake/requests`: the requests received, oldest first (`{"data": [{"method", "path",
   "authorization", "fault", "body", "outcome"}]}`), the last RECORD_LIMIT of them;
   `outcome` is `completed`, or for streams `aborted` when the client went away early.
@@ -58,6 +62,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from convostack.testing import fake_responses
 
 JSONDict = dict[str, Any]
 
@@ -151,6 +157,9 @@ class FakeUpstream:
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
                 Route("/fake/requests", self.recorded, methods=["GET"]),
+                # For bench/ peers only (agentic-api, smg): see the block at `responses`.
+                Route("/health", self.health, methods=["GET"]),
+                Route("/v1/responses", self.responses, methods=["POST"]),
                 Route("/fake/reset", self.reset, methods=["POST"]),
             ]
         )
@@ -235,6 +244,23 @@ class FakeUpstream:
         if fault == "break":
             return _CutOff(orjson.dumps(completion))
         return _json(completion)
+
+    # --- For bench/ peers only ---------------------------------------------------------
+    # vLLM agentic-api and SGLang smg forward a turn to the upstream's /v1/responses (and
+    # probe /health) instead of calling chat completions; convostack never calls these.
+
+    async def health(self, request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def responses(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self._record(request, body, "")
+        response = fake_responses.response_for(body)
+        if body.get("stream"):
+            return StreamingResponse(_responses_sse(response), media_type="text/event-stream")
+        return _json(response)
+
+    # --- end of the block for bench/ peers -----------------------------------------------
 
     async def embeddings(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
@@ -371,6 +397,12 @@ async def _sse(chunks: list[JSONDict], fault: str, record: JSONDict) -> AsyncIte
     except (asyncio.CancelledError, GeneratorExit):
         record["outcome"] = "aborted"
         raise
+
+
+async def _responses_sse(response: JSONDict) -> AsyncIterator[bytes]:
+    for frame in fake_responses.stream_events(response):
+        yield frame
+    yield b"data: [DONE]\n\n"
 
 
 class _CutOff(Response):
