@@ -25,9 +25,9 @@ DEFAULT_MAX_ITEMS_PER_CONVERSATION = 10_000
 DEFAULT_MAX_TOOLS = 128
 DEFAULT_MAX_OUTPUT_TOKENS = 131_072
 
-# Keys whose strings are binary payloads (base64 images and files), not text: they are
-# bounded by the request body size alone.
-_BINARY_KEYS = frozenset({"image_url", "file_data"})
+# Keys not counted as text: binary payloads (base64 images and files), bounded by the
+# request body size alone, and short fields the item validator already bounds.
+_NOT_TEXT = frozenset({"image_url", "file_data", "type", "role", "id", "status", "detail"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,8 @@ class Limits:
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
 
     def check_item_text(self, item: dict[str, Any], param: str) -> None:
-        """An item's text (every string in it, but binary payloads) within the limit."""
+        """An item's text (its strings, but binary payloads and bounded fields) within the
+        limit."""
         size = text_size(item)
         if size > self.max_item_text_chars:
             raise InvalidRequestError(
@@ -94,11 +95,11 @@ class Limits:
 
 
 def text_size(value: Any) -> int:
-    """Characters in every string of a JSON value, binary payloads left out."""
+    """Characters in the strings of a JSON value, those under `_NOT_TEXT` keys left out."""
     if isinstance(value, str):
         return len(value)
     if isinstance(value, dict):
-        return sum(text_size(v) for k, v in value.items() if k not in _BINARY_KEYS)
+        return sum(text_size(v) for k, v in value.items() if k not in _NOT_TEXT)
     if isinstance(value, list):
         return sum(text_size(v) for v in value)
     return 0

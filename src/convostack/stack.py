@@ -55,7 +55,7 @@ class Stack:
         if config.inference_mode != "live":
             providers = [self._recorded(p) for p in providers]
         self.models = ModelRouter(providers, prefixed)
-        self.conversations = ConversationService(self.store)
+        self.conversations = ConversationService(self.store, config.limits)
         self.responses = ResponseService(self.store, self.conversations, self.models)
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:

@@ -23,6 +23,7 @@ from convostack.errors import (
     item_not_found,
 )
 from convostack.ids import MAX_ID_LENGTH, check_id, new_conversation_id
+from convostack.limits import Limits
 from convostack.metadata import check_metadata
 from convostack.storage.base import (
     ConversationMissing,
@@ -83,8 +84,9 @@ def check_item_id(item_id: str) -> str:
 
 
 class ConversationService:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, limits: Limits | None = None):
         self._store = store
+        self.limits = limits or Limits()
 
     async def prepare_items(
         self, owner: str, raw_items: Sequence[Any], param: str
@@ -100,6 +102,7 @@ class ConversationService:
             if kind == "item_reference":
                 item = await self._referenced(owner, raw["id"])
             else:
+                self.limits.check_item_text(raw, where)
                 item = normalise_item(raw, kind)
             if item["id"] in seen:
                 raise invalid_value(
@@ -127,6 +130,7 @@ class ConversationService:
         row = ConversationRow(
             id=new_conversation_id(), created_at=int(time.time()), metadata=checked
         )
+        self.limits.check_conversation_size(row.id, 0, len(prepared.items), "items")
         await self._store.create_conversation(owner, row, prepared.items)
         return _to_wire(row)
 
@@ -161,8 +165,22 @@ class ConversationService:
         check_id(conversation_id, "conv", "conversation_id")
         items = check_item_count(raw_items, "items", minimum=1)
         prepared = await self.prepare_items(owner, items, "items")
+        existing = await self.item_count(owner, conversation_id)
+        self.limits.check_conversation_size(conversation_id, existing, len(items), "items")
         await self.append(owner, conversation_id, prepared)
         return prepared.items
+
+    async def item_count(self, owner: str, conversation_id: str) -> int:
+        """How many items the conversation holds now (for the per-conversation limit).
+
+        Reads every item, as the store has no count yet; a turn gets the number from the
+        history it loads anyway. Checked before the append, not inside it, so concurrent
+        appends can pass the limit by at most one call's items each.
+        """
+        try:
+            return len(await self._store.all_items(owner, conversation_id))
+        except ConversationMissing:
+            raise conversation_not_found(conversation_id) from None
 
     async def append(self, owner: str, conversation_id: str, prepared: PreparedItems) -> None:
         try:

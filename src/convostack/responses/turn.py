@@ -15,10 +15,10 @@ from convostack.conversations.service import ConversationService, PreparedItems,
 from convostack.errors import (
     InvalidRequestError,
     NotFoundError,
-    array_too_long,
     conversation_not_found,
 )
 from convostack.ids import check_id, new_id
+from convostack.limits import Limits
 from convostack.metadata import check_metadata
 from convostack.providers.base import JSONDict
 from convostack.providers.router import ModelRouter, Route
@@ -27,8 +27,6 @@ from convostack.responses.envelope import response_object
 from convostack.responses.models import FunctionTool, FunctionToolChoice, ResponseCreate
 from convostack.storage.base import ConversationMissing, ResponseMissing, Store
 from convostack.validation import to_api_error
-
-MAX_TOOLS = 128
 
 
 @dataclass
@@ -91,10 +89,14 @@ def _check_unsupported(body: ResponseCreate) -> None:
         raise NotFoundError(f"Prompt with id '{body.prompt.get('id')}' not found.")
 
 
+def _check_limits(body: ResponseCreate, limits: Limits) -> None:
+    limits.check_tool_count(len(body.tools or ()))
+    limits.check_max_output_tokens(body.max_output_tokens)
+    limits.check_text(body.instructions, "instructions")
+
+
 def _check_tools(body: ResponseCreate) -> None:
     tools = body.tools or []
-    if len(tools) > MAX_TOOLS:
-        raise array_too_long("tools", MAX_TOOLS, len(tools))
     names = set()
     for n, tool in enumerate(tools):
         kind = tool.get("type") if isinstance(tool, dict) else None
@@ -142,6 +144,7 @@ class TurnPreparer:
             )
         check_include(body.include or [])
         metadata = check_metadata(body.metadata)
+        _check_limits(body, self._conversations.limits)
         _check_tools(body)
         raw_input: list[Any] = (
             [{"role": "user", "content": body.input}] if isinstance(body.input, str) and body.input
@@ -156,6 +159,11 @@ class TurnPreparer:
         route = await self._models.resolve(body.model)
         input_items = await self._conversations.prepare_items(owner, raw_input, "input")
         history = await self._history(owner, conversation_id, body.previous_response_id)
+        if conversation_id is not None:
+            # The turn appends its input and at least one output item.
+            self._conversations.limits.check_conversation_size(
+                conversation_id, len(history), len(input_items.items) + 1, "conversation"
+            )
         new_input = [orjson.loads(item.body) for item in input_items.items]
         dropped, history = self._truncate(body, route, history, new_input)
         return PreparedTurn(
