@@ -28,6 +28,23 @@ def open_store(url: str) -> Store:
         from convostack.storage.sqlite import SqliteStore
 
         return SqliteStore(sqlite_path(url.removeprefix("file:")))
+    if scheme in ("postgresql", "postgres"):
+        return _postgres_store(url)
     raise UnsupportedDatabaseURL(
-        f"unsupported database URL scheme '{scheme}': use sqlite:///path/to/file.db"
+        f"unsupported database URL scheme '{scheme}': use sqlite:///path/to/file.db or "
+        "postgresql://user:password@host:5432/database"
     )
+
+
+def _postgres_store(url: str) -> Store:
+    try:
+        from convostack.storage.postgres import PostgresSettings, PostgresStore
+    except ImportError as exc:
+        raise UnsupportedDatabaseURL(
+            f"a postgresql:// database needs asyncpg ({exc}): pip install 'convostack[postgres]'"
+        ) from None
+    try:
+        dsn, settings = PostgresSettings.split_url(url)
+    except ValueError as exc:
+        raise UnsupportedDatabaseURL(str(exc)) from None
+    return PostgresStore(dsn, settings)

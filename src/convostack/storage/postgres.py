@@ -1,0 +1,505 @@
+"""PostgreSQL store: an asyncpg pool, one statement (one round trip) per call.
+
+Every call is a single SQL statement, so it is atomic without an explicit transaction
+(BEGIN and COMMIT would be two more round trips): appending allocates the sequence
+numbers and inserts the items in one statement, whose `UPDATE conversations SET next_seq
+= next_seq + n ... RETURNING` row-locks the conversation until the statement commits;
+a concurrent append on the same conversation waits for that lock and then reads the
+new `next_seq`, so blocks never interleave and no seq is used twice (the primary key on
+`(conversation_id, seq)` would refuse it anyway). A turn's items and its stored response
+are written by one statement too. Statements are prepared once per connection and
+cached by asyncpg. Replicas share nothing but the database.
+
+Item and response bodies are `bytea`, not `jsonb`: routes splice the stored JSON bytes
+into responses unparsed, and jsonb would parse every body on the way in and re-serialise
+it on the way out (reordering keys, so the bytes would differ from what the SQLite store
+returns and from what the create call answered). Nothing queries inside a body.
+
+Pool settings come from the URL's query string (see PostgresSettings); every other
+query parameter goes to asyncpg (`sslmode`, or a server setting like `search_path`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from convostack.storage import migrations
+from convostack.storage import postgres_responses as responses
+from convostack.storage.base import (
+    ConversationMissing,
+    ConversationRow,
+    CursorMissing,
+    DuplicateItemId,
+    ItemMissing,
+    ItemPage,
+    NewItem,
+    Order,
+    ResponseMissing,
+    ResponsePage,
+    StoredResponse,
+    StoreUnavailable,
+    Turn,
+)
+
+log = logging.getLogger(__name__)
+
+# The key of the advisory lock held while migrations run, so that replicas starting
+# together apply each migration once. Any constant works; this spells "convosta".
+MIGRATION_LOCK = 0x636F6E766F737461
+
+# Errors that mean "the database cannot serve this now; retry later": refused or lost
+# connections (OSError, SQLSTATE class 08), a server shutting down or a statement
+# cancelled (57), too many connections or a full disk (53), a deadlock or serialisation
+# failure (40), and waiting too long for a pooled connection (TimeoutError).
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+)
+
+
+class PostgresSettings(BaseModel):
+    """Connection-pool settings, given as query parameters of the database URL, e.g.
+    `postgresql://user:password@db:5432/convostack?pool_max_size=20`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pool_min_size: int = Field(
+        2, ge=0, description="Connections each replica opens at start and keeps open."
+    )
+    pool_max_size: int = Field(
+        10,
+        ge=1,
+        description="Most connections one replica holds at once; mind the server's "
+        "max_connections across all replicas.",
+    )
+    pool_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds to wait for a connection (new or pooled) before answering 503.",
+    )
+    statement_cache_size: int = Field(
+        100,
+        ge=0,
+        description="Prepared statements kept per connection; 0 behind PgBouncer in "
+        "transaction mode.",
+    )
+
+    @classmethod
+    def split_url(cls, url: str) -> tuple[str, PostgresSettings]:
+        """The URL for asyncpg (our parameters removed) and the pool settings from it."""
+        parts = urlsplit(url)
+        ours = {}
+        rest = []
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key in cls.model_fields:
+                ours[key] = value
+            else:
+                rest.append((key, value))
+        try:
+            settings = cls.model_validate(ours)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValueError(
+                f"Invalid PostgreSQL pool setting in the database URL: {problems}"
+            ) from None
+        if settings.pool_min_size > settings.pool_max_size:
+            raise ValueError(
+                "Invalid PostgreSQL pool setting in the database URL: pool_min_size "
+                f"({settings.pool_min_size}) is above pool_max_size ({settings.pool_max_size})."
+            )
+        return urlunsplit(parts._replace(query=urlencode(rest))), settings
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# -- conversations and items ---------------------------------------------------------
+
+_GET_CONVERSATION = (
+    "SELECT id, created_at, metadata FROM conversations WHERE id = $1 AND owner = $2"
+)
+
+_CREATE_CONVERSATION = (
+    "INSERT INTO conversations (id, owner, created_at, metadata) VALUES ($1, $2, $3, $4)"
+)
+
+# Items travel as three parallel arrays, so a block of any size is one statement.
+_NEW_ITEMS = "unnest($3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY AS n(id, type, body, ord)"
+
+_CREATE_WITH_ITEMS = f"""
+WITH conversation AS (
+    INSERT INTO conversations (id, owner, created_at, metadata, next_seq)
+    VALUES ($1, $2, $6, $7, cardinality($3::text[]))
+)
+INSERT INTO items (conversation_id, seq, id, type, created_at, body)
+SELECT $1, n.ord - 1, n.id, n.type, $6, n.body FROM {_NEW_ITEMS}
+"""
+
+# The UPDATE row-locks the conversation until commit: concurrent appends queue on it.
+_APPEND_CTES = f"""
+WITH conversation AS (
+    UPDATE conversations SET next_seq = next_seq + cardinality($3::text[])
+    WHERE id = $1 AND owner = $2
+    RETURNING next_seq - cardinality($3::text[]) AS first
+), appended AS (
+    INSERT INTO items (conversation_id, seq, id, type, created_at, body)
+    SELECT $1, conversation.first + n.ord - 1, n.id, n.type, $6, n.body
+    FROM conversation, {_NEW_ITEMS}
+)"""
+
+_APPEND = _APPEND_CTES + "\nSELECT first FROM conversation"
+
+# A turn on a conversation: the append above and the response, in one statement; the
+# response is only stored when the conversation exists (else nothing is written).
+_SAVE_TURN = f"""{_APPEND_CTES}, response AS (
+    {responses.INSERT_SELECT.format(params=responses.TURN_PARAMS)}
+    WHERE EXISTS (SELECT 1 FROM conversation)
+    {responses.ON_CONFLICT}
+)
+SELECT first FROM conversation"""
+
+_UPDATE_METADATA = (
+    "UPDATE conversations SET metadata = $3 WHERE id = $1 AND owner = $2 "
+    "RETURNING id, created_at, metadata"
+)
+
+# Items go with it (ON DELETE CASCADE).
+_DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = $1 AND owner = $2 RETURNING id"
+
+
+def _list_items_sql(order: Order) -> str:
+    # One row per item of the page, or one row of NULLs for an empty page; no row at all
+    # when the conversation is missing. `cursor_found` is false for an unknown `after`.
+    comparison, direction, start = (">", "ASC", -1) if order == "asc" else ("<", "DESC", 2**63 - 1)
+    return f"""
+SELECT ($3::text IS NULL OR after_item.seq IS NOT NULL) AS cursor_found, page.id, page.body
+FROM conversations c
+LEFT JOIN items after_item ON after_item.conversation_id = c.id AND after_item.id = $3
+LEFT JOIN LATERAL (
+    SELECT i.id, i.body FROM items i
+    WHERE i.conversation_id = $1 AND i.body IS NOT NULL
+      AND i.seq {comparison} CASE WHEN $3::text IS NULL THEN {start} ELSE after_item.seq END
+    ORDER BY i.seq {direction} LIMIT $4
+) page ON true
+WHERE c.id = $1 AND c.owner = $2"""
+
+
+_LIST_ITEMS = {"asc": _list_items_sql("asc"), "desc": _list_items_sql("desc")}
+
+# No row: the conversation is missing; a NULL body: the item is.
+_GET_ITEM = """
+SELECT i.body FROM conversations c
+LEFT JOIN items i ON i.conversation_id = c.id AND i.id = $3 AND i.body IS NOT NULL
+WHERE c.id = $1 AND c.owner = $2"""
+
+# Deleting an item leaves a tombstone (body NULL) so that cursors naming it still work.
+_DELETE_ITEM = """
+WITH c AS (
+    SELECT id, created_at, metadata FROM conversations WHERE id = $1 AND owner = $2
+), deleted AS (
+    UPDATE items SET body = NULL
+    WHERE conversation_id = (SELECT id FROM c) AND id = $3 AND body IS NOT NULL
+    RETURNING 1
+)
+SELECT id, created_at, metadata, EXISTS (SELECT 1 FROM deleted) AS deleted FROM c"""
+
+_FIND_ITEM = """
+SELECT i.body FROM items i JOIN conversations c ON c.id = i.conversation_id
+WHERE i.id = $1 AND c.owner = $2 AND i.body IS NOT NULL
+ORDER BY i.created_at DESC LIMIT 1"""
+
+_ALL_ITEMS = """
+SELECT ARRAY(
+    SELECT body FROM items WHERE conversation_id = $1 AND body IS NOT NULL ORDER BY seq
+) FROM conversations WHERE id = $1 AND owner = $2"""
+
+_EXISTING_IDS = "SELECT id FROM items WHERE conversation_id = $1 AND id = ANY($2::text[])"
+
+
+def _conversation(row: Any) -> ConversationRow:
+    return ConversationRow(id=row[0], created_at=row[1], metadata=orjson.loads(row[2]))
+
+
+def _item_args(items: Sequence[NewItem]) -> tuple[list[str], list[str], list[bytes]]:
+    return [i.id for i in items], [i.type for i in items], [i.body for i in items]
+
+
+def _first_duplicate(items: Sequence[NewItem], existing: set[str]) -> str:
+    seen: set[str] = set()
+    for item in items:
+        if item.id in existing or item.id in seen:
+            return item.id
+        seen.add(item.id)
+    return items[0].id
+
+
+def _is_duplicate_item(exc: asyncpg.UniqueViolationError) -> bool:
+    return getattr(exc, "constraint_name", None) == "items_conversation_id"
+
+
+async def _keep_session(conn: Any) -> None:
+    """Connections go back to the pool as they are: no statement here changes session
+    state, and asyncpg still rolls back a transaction left open. (The default reset
+    costs one more round trip on every request.)"""
+
+
+class PostgresStore:
+    def __init__(self, url: str, settings: PostgresSettings | None = None):
+        if settings is None:
+            url, settings = PostgresSettings.split_url(url)
+        self._url = url
+        self.settings = settings
+        self._pool: Any = None
+
+    async def start(self) -> None:
+        s = self.settings
+        try:
+            conn = await asyncpg.connect(self._url, timeout=s.pool_timeout)
+            try:
+                await _migrate(conn)
+            finally:
+                await conn.close()
+            self._pool = await asyncpg.create_pool(
+                self._url,
+                min_size=s.pool_min_size,
+                max_size=s.pool_max_size,
+                timeout=s.pool_timeout,
+                statement_cache_size=s.statement_cache_size,
+                reset=_keep_session,
+            )
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(
+                f"cannot reach PostgreSQL at {redacted(self._url)}: {exc}"
+            ) from exc
+        log.info("postgres store ready at %s", redacted(self._url))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A pooled connection; losing the database on the way becomes StoreUnavailable."""
+        try:
+            async with self._pool.acquire(timeout=self.settings.pool_timeout) as conn:
+                yield conn
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {exc}") from exc
+
+    async def _fetchrow(self, sql: str, *args: object) -> Any:
+        async with self._connection() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def _fetch(self, sql: str, *args: object) -> list[Any]:
+        async with self._connection() as conn:
+            rows: list[Any] = await conn.fetch(sql, *args)
+            return rows
+
+    async def _write_items(
+        self, sql: str, conversation_id: str, items: Sequence[NewItem], *args: object
+    ) -> Any:
+        """Runs a statement that inserts `items` into the conversation ($1, and the items
+        as $3-$5); a repeated id becomes DuplicateItemId, with nothing written."""
+        async with self._connection() as conn:
+            try:
+                return await conn.fetchrow(sql, *args)
+            except asyncpg.UniqueViolationError as exc:
+                if not _is_duplicate_item(exc):
+                    raise
+                rows = await conn.fetch(_EXISTING_IDS, conversation_id, [i.id for i in items])
+            raise DuplicateItemId(_first_duplicate(items, {r[0] for r in rows}))
+
+    async def create_conversation(
+        self, owner: str, conversation: ConversationRow, items: Sequence[NewItem]
+    ) -> None:
+        metadata = orjson.dumps(conversation.metadata)
+        if not items:
+            await self._fetchrow(
+                _CREATE_CONVERSATION, conversation.id, owner, conversation.created_at, metadata
+            )
+            return
+        await self._write_items(
+            _CREATE_WITH_ITEMS,
+            conversation.id,
+            items,
+            conversation.id,
+            owner,
+            *_item_args(items),
+            conversation.created_at,
+            metadata,
+        )
+
+    async def get_conversation(self, owner: str, conversation_id: str) -> ConversationRow:
+        row = await self._fetchrow(_GET_CONVERSATION, conversation_id, owner)
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        return _conversation(row)
+
+    async def update_metadata(
+        self, owner: str, conversation_id: str, metadata: dict[str, str]
+    ) -> ConversationRow:
+        row = await self._fetchrow(_UPDATE_METADATA, conversation_id, owner, orjson.dumps(metadata))
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        return _conversation(row)
+
+    async def delete_conversation(self, owner: str, conversation_id: str) -> None:
+        if await self._fetchrow(_DELETE_CONVERSATION, conversation_id, owner) is None:
+            raise ConversationMissing(conversation_id)
+
+    async def append_items(
+        self, owner: str, conversation_id: str, items: Sequence[NewItem]
+    ) -> None:
+        row = await self._write_items(
+            _APPEND,
+            conversation_id,
+            items,
+            conversation_id,
+            owner,
+            *_item_args(items),
+            int(time.time()),
+        )
+        if row is None:
+            raise ConversationMissing(conversation_id)
+
+    async def list_items(
+        self, owner: str, conversation_id: str, *, after: str | None, limit: int, order: Order
+    ) -> ItemPage:
+        rows = await self._fetch(_LIST_ITEMS[order], conversation_id, owner, after, limit + 1)
+        if not rows:
+            raise ConversationMissing(conversation_id)
+        if not rows[0][0]:
+            raise CursorMissing(after or "")
+        if rows[0][1] is None:
+            return ItemPage(ids=[], bodies=[], has_more=False)
+        page = rows[:limit]
+        return ItemPage(
+            ids=[r[1] for r in page], bodies=[r[2] for r in page], has_more=len(rows) > limit
+        )
+
+    async def get_item(self, owner: str, conversation_id: str, item_id: str) -> bytes:
+        row = await self._fetchrow(_GET_ITEM, conversation_id, owner, item_id)
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        if row[0] is None:
+            raise ItemMissing(item_id)
+        body: bytes = row[0]
+        return body
+
+    async def delete_item(self, owner: str, conversation_id: str, item_id: str) -> ConversationRow:
+        row = await self._fetchrow(_DELETE_ITEM, conversation_id, owner, item_id)
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        if not row[3]:
+            raise ItemMissing(item_id)
+        return _conversation(row)
+
+    async def find_item(self, owner: str, item_id: str) -> bytes:
+        row = await self._fetchrow(_FIND_ITEM, item_id, owner)
+        if row is None:
+            raise ItemMissing(item_id)
+        body: bytes = row[0]
+        return body
+
+    async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
+        row = await self._fetchrow(_ALL_ITEMS, conversation_id, owner)
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        bodies: list[bytes] = row[0]
+        return bodies
+
+    async def save_turn(self, owner: str, turn: Turn) -> None:
+        if turn.conversation_id is None:
+            if turn.response is not None:
+                await self._fetchrow(responses.INSERT, *responses.insert_args(owner, turn.response))
+            return
+        if turn.response is None:
+            await self.append_items(owner, turn.conversation_id, turn.items)
+            return
+        row = await self._write_items(
+            _SAVE_TURN,
+            turn.conversation_id,
+            turn.items,
+            turn.conversation_id,
+            owner,
+            *_item_args(turn.items),
+            int(time.time()),
+            *responses.turn_args(turn.response),
+        )
+        if row is None:
+            raise ConversationMissing(turn.conversation_id)
+
+    async def get_response(self, owner: str, response_id: str) -> StoredResponse:
+        row = await self._fetchrow(responses.GET, response_id, owner)
+        if row is None:
+            raise ResponseMissing(response_id)
+        return responses.stored(row)
+
+    async def response_chain(self, owner: str, response_id: str) -> list[StoredResponse]:
+        rows = await self._fetch(responses.CHAIN, response_id, owner)
+        if not rows or rows[-1][0] != response_id:
+            raise ResponseMissing(response_id)
+        return [responses.stored(r) for r in rows]
+
+    async def delete_response(self, owner: str, response_id: str) -> None:
+        if await self._fetchrow(responses.DELETE, response_id, owner) is None:
+            raise ResponseMissing(response_id)
+
+    async def list_responses(
+        self, owner: str, *, after: str | None, limit: int, order: Order, model: str | None
+    ) -> ResponsePage:
+        rows = await self._fetch(responses.LIST[order], owner, after, model, limit + 1)
+        if not rows[0][0]:
+            raise CursorMissing(after or "")
+        if rows[0][1] is None:
+            return ResponsePage([], [], False)
+        page = rows[:limit]
+        return ResponsePage([r[1] for r in page], [r[2] for r in page], len(rows) > limit)
+
+
+async def _migrate(conn: Any) -> None:
+    """Applies pending migrations, each in its own transaction, holding an advisory lock
+    so that replicas starting together wait for each other instead of racing."""
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)"
+        )
+        applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        for migration in migrations.load("postgres"):
+            if migration.version in applied:
+                continue
+            log.info("applying postgres migration %04d_%s", migration.version, migration.name)
+            async with conn.transaction():
+                await conn.execute(migration.sql)  # no arguments: several statements are fine
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    int(time.time()),
+                )
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
