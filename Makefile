@@ -33,8 +33,27 @@ test-library: install
 test-server: install
 	$(BIN)/pytest -q tests/integration --stack-config=server
 
+# PostgreSQL: a throwaway server on 127.0.0.1, started here and stopped afterwards, for
+# the store tests, the replica tests and the integration suite in both modes (each mode on
+# a database of its own). CONVOSTACK_PG_BINDIR names the server binaries if they are not
+# found (Debian: apt-get install -y postgresql).
+.PHONY: test-postgres postgres-suites
+test-postgres: install
+	$(BIN)/python -m convostack.testing.postgres run --database library --database server -- \
+		$(MAKE) --no-print-directory postgres-suites
+
+# The suites themselves, on the server that CONVOSTACK_TEST_POSTGRES names (as
+# test-postgres sets it). The replica tests start their own processes: once is enough.
+postgres-suites: install
+	@test -n "$$CONVOSTACK_TEST_POSTGRES" || { echo "run 'make test-postgres'" >&2; exit 2; }
+	$(BIN)/pytest -q tests/unit -k postgres
+	$(BIN)/pytest -q tests/integration --stack-config=library \
+		--db "$$CONVOSTACK_TEST_POSTGRES/library"
+	$(BIN)/pytest -q tests/integration --stack-config=server \
+		--db "$$CONVOSTACK_TEST_POSTGRES/server" --ignore=tests/integration/replicas
+
 # What CI runs: static checks, unit tests, then the integration suite in both modes.
-test: lint typecheck test-unit test-library test-server
+test: lint typecheck test-unit test-library test-server test-postgres
 
 format: install
 	$(BIN)/ruff format src tests bench

@@ -11,6 +11,7 @@ import uvicorn
 
 from convostack.app import create_app
 from convostack.config import Config
+from convostack.storage import redacted_url
 
 log = logging.getLogger("convostack")
 
@@ -29,7 +30,7 @@ class _Server(uvicorn.Server):
             log.info(
                 "convostack serving at %s (database %s)",
                 self._app_config.base_url,
-                self._app_config.database_url,
+                redacted_url(self._app_config.database_url),
             )
 
 

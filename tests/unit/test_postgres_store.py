@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx2
 import pytest
 
-from convostack.storage import UnsupportedDatabaseURL, open_store
+from convostack.app import create_app
+from convostack.config import Config
+from convostack.storage import UnsupportedDatabaseURL, open_store, redacted_url
 from convostack.storage.base import ConversationRow, StoreUnavailable
-from convostack.storage.postgres import PostgresSettings, PostgresStore, redacted
+from convostack.storage.postgres import PostgresSettings, PostgresStore
 from convostack.testing.postgres import schema_for_test, with_query
 from convostack.testing.stack import free_port
 
@@ -56,8 +60,9 @@ def test_bad_pool_settings_fail_at_start_naming_the_setting(query: str, named: s
 
 
 def test_logs_never_show_the_password() -> None:
-    assert redacted("postgresql://me:s3cret@db/x?a=b") == "postgresql://me:***@db/x?a=b"
-    assert redacted("postgresql://me@db/x") == "postgresql://me@db/x"
+    assert redacted_url("postgresql://me:s3cret@db/x?a=b") == "postgresql://me:***@db/x?a=b"
+    assert redacted_url("postgresql://me@db/x") == "postgresql://me@db/x"
+    assert redacted_url("sqlite:///tmp/x.db") == "sqlite:///tmp/x.db"
 
 
 async def test_replicas_starting_together_migrate_once(schema_url: str) -> None:
@@ -158,3 +163,26 @@ async def test_waiting_too_long_for_a_connection_is_unavailable(schema_url: str)
                 await store.get_conversation("o", "conv_w")
     finally:
         await store.close()
+
+
+async def test_a_lost_database_is_a_503_in_the_openai_error_body(
+    schema_url: str, tmp_path: Path
+) -> None:
+    async with _proxied(schema_url) as (proxy, url):
+        config = Config(db=with_query(url, pool_timeout="2"), home=tmp_path)
+        app = create_app(config)
+        async with (
+            app.router.lifespan_context(app),
+            httpx2.AsyncClient(
+                transport=httpx2.ASGITransport(app=app), base_url="http://convostack.test"
+            ) as http,
+        ):
+            created = await http.post("/v1/conversations", json={})
+            assert created.status_code == 200
+            await proxy.cut()
+            lost = await http.get(f"/v1/conversations/{created.json()['id']}")
+            assert lost.status_code == 503
+            assert set(lost.json()["error"]) == {"message", "type", "param", "code"}
+            await proxy.open()
+            found = await http.get(f"/v1/conversations/{created.json()['id']}")
+            assert found.status_code == 200

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from convostack.storage.base import Store
 
@@ -20,6 +20,15 @@ def sqlite_path(url: str) -> Path:
         if rest.startswith("//"):  # SQLAlchemy's four-slash absolute form
             rest = rest[1:]
     return Path(rest).expanduser()
+
+
+def redacted_url(url: str) -> str:
+    """The database URL without its password, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def open_store(url: str) -> Store:

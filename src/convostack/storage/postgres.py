@@ -32,7 +32,7 @@ import asyncpg
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from convostack.storage import migrations
+from convostack.storage import migrations, redacted_url
 from convostack.storage import postgres_responses as responses
 from convostack.storage.base import (
     ConversationMissing,
@@ -123,15 +123,6 @@ class PostgresSettings(BaseModel):
                 f"({settings.pool_min_size}) is above pool_max_size ({settings.pool_max_size})."
             )
         return urlunsplit(parts._replace(query=urlencode(rest))), settings
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 # -- conversations and items ---------------------------------------------------------
@@ -290,9 +281,9 @@ class PostgresStore:
             )
         except UNAVAILABLE as exc:
             raise StoreUnavailable(
-                f"cannot reach PostgreSQL at {redacted(self._url)}: {exc}"
+                f"cannot reach PostgreSQL at {redacted_url(self._url)}: {exc}"
             ) from exc
-        log.info("postgres store ready at %s", redacted(self._url))
+        log.info("postgres store ready at %s", redacted_url(self._url))
 
     async def close(self) -> None:
         if self._pool is not None:

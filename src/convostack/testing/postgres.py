@@ -22,6 +22,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -209,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not command:
         parser.error("give a command after --")
+    # A stop by SIGTERM still stops the server and removes its folder.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         with throwaway_server(args.database) as url:
             print(f"PostgreSQL for tests at {url}", file=sys.stderr, flush=True)
