@@ -27,18 +27,18 @@ GET = f"SELECT {_COLUMNS} FROM responses WHERE id = $1 AND owner = $2"
 
 DELETE = "DELETE FROM responses WHERE id = $1 AND owner = $2 RETURNING id"
 
-# One recursive query walks the whole chain, however long; oldest first.
+# One recursive query walks the whole chain, however long, oldest first. Each step
+# carries its row, so no join with the whole table follows; the walk stays within the
+# owner's responses and stops at a deleted one.
 CHAIN = f"""
-WITH RECURSIVE chain(id, depth) AS (
-    SELECT id, 0 FROM responses WHERE id = $1 AND owner = $2
+WITH RECURSIVE chain AS (
+    SELECT {_COLUMNS}, 0 AS depth FROM responses WHERE id = $1 AND owner = $2
     UNION ALL
-    SELECT r.previous_response_id, chain.depth + 1
-    FROM chain JOIN responses r ON r.id = chain.id
-    WHERE r.previous_response_id IS NOT NULL AND chain.depth < {MAX_CHAIN}
+    SELECT {", ".join("r." + name for name in _FIELDS)}, chain.depth + 1
+    FROM chain JOIN responses r ON r.id = chain.previous_response_id AND r.owner = $2
+    WHERE chain.depth < {MAX_CHAIN}
 )
-SELECT {", ".join("r." + name for name in _FIELDS)}
-FROM chain JOIN responses r ON r.id = chain.id AND r.owner = $2
-ORDER BY chain.depth DESC"""
+SELECT {_COLUMNS} FROM chain ORDER BY depth DESC"""
 
 
 def _list_sql(order: Order) -> str:

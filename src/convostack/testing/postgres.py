@@ -80,14 +80,18 @@ def bindir() -> Path:
     )
 
 
+def _root() -> bool:
+    return os.geteuid() == 0
+
+
 def _as_server_user(command: list[str]) -> list[str]:
-    if os.geteuid() != 0:
+    if not _root():
         return command
     return ["runuser", "-u", SERVER_USER, "--", *command]
 
 
 def _give_to_server_user(path: Path) -> None:
-    if os.geteuid() == 0:
+    if _root():
         user = pwd.getpwnam(SERVER_USER)
         os.chown(path, user.pw_uid, user.pw_gid)
 
@@ -108,7 +112,8 @@ def throwaway_server(databases: Sequence[str] = ()) -> Iterator[str]:
     """Start a PostgreSQL server; yields its URL, without a database:
     `postgresql://postgres@127.0.0.1:PORT` (`postgres` and `databases` exist)."""
     binaries = bindir()
-    folder = Path(tempfile.mkdtemp(prefix="convostack-pg-"))
+    # As root the server user must reach the folder: /tmp, whatever TMPDIR says.
+    folder = Path(tempfile.mkdtemp(prefix="convostack-pg-", dir="/tmp" if _root() else None))
     _give_to_server_user(folder)
     data = folder / "data"
     log = folder / "server.log"
