@@ -162,6 +162,9 @@ def create_app(config: Config, stack: Stack | None = None) -> Starlette:
         },
         lifespan=lifespan,
     )
+    # A path with a stray slash is an unknown URL (404 in the OpenAI body), as upstream;
+    # not a 307 redirect, which API clients do not expect and bodies do not survive.
+    app.router.redirect_slashes = False
     if config.inference_mode != "live":
         app.add_middleware(TestIdMiddleware)
     _add_auth(app, config)

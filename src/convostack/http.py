@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -59,7 +61,7 @@ async def parse_body(request: Request, model: type[M]) -> M:
     if not body.strip():
         body = b"{}"
     try:
-        return model.model_validate_json(body)
+        parsed = model.model_validate_json(body)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         if first["type"] == "json_invalid":
@@ -69,6 +71,42 @@ async def parse_body(request: Request, model: type[M]) -> M:
                 "The request body must be a JSON object.", code="invalid_type"
             ) from None
         raise to_api_error(exc) from None
+    check_integers(body)
+    return parsed
+
+
+# JSON integers must fit the 64 bits our encoder (orjson) writes: -2**63 to 2**64 - 1. A
+# body that could hold a larger one (it has a run of 19 digits) is parsed again to look.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def check_integers(body: bytes) -> None:
+    """Refuse an integer beyond 64 bits anywhere in the body, with a 400 naming it, rather
+    than fail with a 500 wherever the value would next be written out."""
+    if _LONG_DIGITS.search(body) is None:
+        return
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        return  # nested deeper than pydantic parses, so already refused
+    except ValueError:
+        raise InvalidRequestError(_BAD_JSON) from None
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{n}]") for n, v in enumerate(node))
+        elif type(node) is int and not _INT_RANGE[0] <= node <= _INT_RANGE[1]:
+            param = path or None
+            raise InvalidRequestError(
+                f"Invalid '{path or 'body'}': integer out of range. Integers must be between "
+                f"{_INT_RANGE[0]} and {_INT_RANGE[1]}.",
+                code="integer_out_of_range",
+                param=param,
+            )
 
 
 def json_response(content: Any, status: int = 200) -> Response:

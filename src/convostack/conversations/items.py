@@ -254,6 +254,14 @@ def _check_client_id(raw: Item, kind: str, param: str) -> None:
             f"Invalid '{param}.id': '{item_id[:MAX_ID_LENGTH]}'. Expected an ID that begins "
             f"with '{prefix}'.",
         )
+    # An id must also work as a URL path segment, or the item could never be retrieved or
+    # deleted: a '/' (even encoded as %2F) splits the segment.
+    if "/" in item_id or len(item_id) > MAX_ID_LENGTH:
+        raise invalid_value(
+            f"{param}.id",
+            f"Invalid '{param}.id': '{item_id[:MAX_ID_LENGTH]}'. An item ID has at most "
+            f"{MAX_ID_LENGTH} characters and no '/'.",
+        )
 
 
 def _normalise_parts(parts: list[Item]) -> list[Item]:
