@@ -2,7 +2,8 @@
 item is there once, in one order that every reader sees, each call's and each turn's
 items in one block; overlapping turns both succeed, in the order they finish, each having
 seen the conversation as it was when it started; a replica killed in the middle of a turn
-leaves the whole turn or none of it."""
+leaves the whole turn or none of it. The concurrency tests also run on one server on
+SQLite, where the same guarantees hold."""
 
 from __future__ import annotations
 
@@ -57,6 +58,19 @@ def _turn(client: openai.OpenAI, conversation_id: str, text: str, *, stream: boo
         return events.get_final_response()
 
 
+@pytest.fixture(params=["one-sqlite-server", "two-postgres-replicas"])
+def pair(
+    request: pytest.FixtureRequest, upstream: Upstream, tmp_path: Path
+) -> Iterator[tuple[Replica, Replica]]:
+    """Where concurrent clients send their requests: one server on SQLite (the same
+    guarantees hold there), or two replicas on PostgreSQL (skipped without one)."""
+    if request.param == "two-postgres-replicas":
+        yield request.getfixturevalue("replicas")
+        return
+    with replica(f"sqlite:///{tmp_path / 'one.db'}", upstream.url) as one:
+        yield one, one
+
+
 def test_a_conversation_made_on_one_replica_is_usable_on_the_other_at_once(
     replicas: tuple[Replica, Replica],
 ) -> None:
@@ -77,8 +91,9 @@ def test_a_conversation_made_on_one_replica_is_usable_on_the_other_at_once(
 
 
 def test_concurrent_item_creates_on_both_replicas_are_kept_once_in_blocks(
-    replicas: tuple[Replica, Replica],
+    pair: tuple[Replica, Replica],
 ) -> None:
+    replicas = pair
     conversation = replicas[0].client.conversations.create()
 
     def create(n: int) -> list[str]:
@@ -100,8 +115,9 @@ def test_concurrent_item_creates_on_both_replicas_are_kept_once_in_blocks(
 
 
 def test_concurrent_turns_on_both_replicas_are_serial_blocks_each_seeing_a_prefix(
-    replicas: tuple[Replica, Replica], upstream: Upstream
+    pair: tuple[Replica, Replica], upstream: Upstream
 ) -> None:
+    replicas = pair
     conversation = replicas[0].client.conversations.create(
         items=[{"type": "message", "role": "user", "content": "start"}]
     )
@@ -126,19 +142,6 @@ def test_concurrent_turns_on_both_replicas_are_serial_blocks_each_seeing_a_prefi
         assert new.startswith("turn ")
         assert history == texts[: len(history)]
         assert len(history) % 2 == 1
-
-
-@pytest.fixture(params=["one-sqlite-server", "two-postgres-replicas"])
-def pair(
-    request: pytest.FixtureRequest, upstream: Upstream, tmp_path: Path
-) -> Iterator[tuple[Replica, Replica]]:
-    """Where two clients send overlapping turns: one server on SQLite, or two replicas on
-    PostgreSQL (skipped without one)."""
-    if request.param == "two-postgres-replicas":
-        yield request.getfixturevalue("replicas")
-        return
-    with replica(f"sqlite:///{tmp_path / 'one.db'}", upstream.url) as one:
-        yield one, one
 
 
 def test_overlapping_turns_both_succeed_in_the_order_they_finish(
