@@ -24,6 +24,7 @@ from convostack.errors import (
     MethodNotAllowedError,
     NotFoundError,
     ServiceUnavailableError,
+    store_unavailable_message,
 )
 from convostack.http import JSON, MAX_BODY_SCOPE_KEY, json_response
 from convostack.limits import RateLimiter
@@ -64,9 +65,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _store_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("store unavailable: %s", exc)
-    return error_response(
-        ServiceUnavailableError("The database is briefly unavailable; please retry.")
-    )
+    response = error_response(ServiceUnavailableError(store_unavailable_message()))
+    response.headers["retry-after"] = "1"  # the openai client waits that long, then retries
+    return response
 
 
 class GuardMiddleware:

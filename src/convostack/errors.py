@@ -108,6 +108,10 @@ class ServiceUnavailableError(APIError):
     type = "server_error"
 
 
+def store_unavailable_message() -> str:
+    return "The database is briefly unavailable; please retry."
+
+
 def conversation_not_found(conversation_id: str) -> NotFoundError:
     return NotFoundError(f"Conversation with id '{conversation_id}' not found.")
 

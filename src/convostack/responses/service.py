@@ -22,6 +22,7 @@ from convostack.errors import (
     RateLimitError,
     conversation_not_found,
     invalid_value,
+    store_unavailable_message,
 )
 from convostack.ids import MAX_ID_LENGTH, check_id
 from convostack.providers.base import JSONDict
@@ -39,6 +40,7 @@ from convostack.storage.base import (
     ResponsePage,
     Store,
     StoredResponse,
+    StoreUnavailable,
     Turn,
 )
 
@@ -54,6 +56,8 @@ def error_object(exc: BaseException) -> JSONDict:
     if isinstance(exc, APIError):
         code = "rate_limit_exceeded" if isinstance(exc, RateLimitError) else "server_error"
         return {"code": code, "message": exc.message}
+    if isinstance(exc, StoreUnavailable):
+        return {"code": "server_error", "message": store_unavailable_message()}
     return {
         "code": "server_error",
         "message": "The server had an error while processing the response.",
@@ -142,7 +146,9 @@ class ResponseService:
         self, turn: PreparedTurn, exc: BaseException, output: list[JSONDict] | None = None
     ) -> JSONDict:
         """Store a failed response (never touching the conversation) and return it."""
-        if not isinstance(exc, APIError):
+        if isinstance(exc, StoreUnavailable):
+            log.warning("turn %s not saved: store unavailable: %s", turn.response_id, exc)
+        elif not isinstance(exc, APIError):
             log.exception("turn %s failed", turn.response_id, exc_info=exc)
         response = turn.envelope("failed", output or [], error=error_object(exc))
         if turn.store:
@@ -150,6 +156,8 @@ class ResponseService:
                 await self._store.save_turn(
                     turn.owner, Turn(None, [], self._stored(turn, response))
                 )
+            except StoreUnavailable as unavailable:
+                log.warning("failed response %s not kept: %s", turn.response_id, unavailable)
             except Exception:
                 log.exception("could not store failed response %s", turn.response_id)
         return response
