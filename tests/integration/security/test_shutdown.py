@@ -41,9 +41,8 @@ def _client(base_url: str) -> openai.OpenAI:
 def _turn(base_url: str, conversation: str, text: str, stream: bool) -> str:
     client = _client(base_url)
     if not stream:
-        return client.responses.create(
-            model=FAKE_MODEL, input=text, conversation=conversation
-        ).status
+        response = client.responses.create(model=FAKE_MODEL, input=text, conversation=conversation)
+        return str(response.status)
     events = list(client.responses.create(model=FAKE_MODEL, input=text, conversation=conversation,
                                           stream=True))  # fmt: skip
     return events[-1].type
