@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -83,9 +83,17 @@ def check_item_id(item_id: str) -> str:
     return item_id
 
 
+@runtime_checkable
+class ItemCounter(Protocol):
+    """A store that counts a conversation's items without reading them (optional)."""
+
+    async def item_count(self, owner: str, conversation_id: str) -> int: ...
+
+
 class ConversationService:
     def __init__(self, store: Store, limits: Limits | None = None):
         self._store = store
+        self._counter = store if isinstance(store, ItemCounter) else None
         self.limits = limits or Limits()
 
     async def prepare_items(
@@ -173,11 +181,14 @@ class ConversationService:
     async def item_count(self, owner: str, conversation_id: str) -> int:
         """How many items the conversation holds now (for the per-conversation limit).
 
-        Reads every item, as the store has no count yet; a turn gets the number from the
-        history it loads anyway. Checked before the append, not inside it, so concurrent
-        appends can pass the limit by at most one call's items each.
+        A store that can count does (one query, no item read); another reads every item.
+        A turn gets the number from the history it loads anyway. Checked before the
+        append, not inside it, so concurrent appends can pass the limit by at most one
+        call's items each.
         """
         try:
+            if self._counter is not None:
+                return await self._counter.item_count(owner, conversation_id)
             return len(await self._store.all_items(owner, conversation_id))
         except ConversationMissing:
             raise conversation_not_found(conversation_id) from None

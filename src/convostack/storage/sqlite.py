@@ -1,8 +1,9 @@
-"""SQLite store: the stdlib sqlite3 in WAL mode, one writer thread and one reader thread.
+"""SQLite store: the stdlib sqlite3 in WAL mode, used on the event loop's thread.
 
-Writes are serialised through the writer thread, so allocating sequence numbers is a
-plain `UPDATE ... RETURNING` inside the batch's transaction; readers use their own
-connection and see only committed data (WAL lets them run while the writer writes).
+Reads run at once on the loop (a query or two on an index); writes queued in one turn of
+the loop commit together, so allocating sequence numbers is a plain `UPDATE ...
+RETURNING` inside the batch's transaction (storage/worker.py says how, and when a thread
+takes over instead: long reads, a database locked by another process, checkpoints).
 """
 
 from __future__ import annotations
@@ -32,12 +33,15 @@ from convostack.storage.base import (
     StoreUnavailable,
     Turn,
 )
-from convostack.storage.worker import ConnectionWorker
+from convostack.storage.worker import Checkpointer, ConnectionWorker, LoopConnection
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
+# A history at most this long is read on the loop; a longer one in the reader thread
+# (1,000 items take about a millisecond to read).
+INLINE_HISTORY_ITEMS = 1000
 
 
 def _row_to_conversation(row: tuple[str, int, str]) -> ConversationRow:
@@ -52,6 +56,17 @@ def _conversation(conn: sqlite3.Connection, owner: str, conversation_id: str) ->
     if row is None:
         raise ConversationMissing(conversation_id)
     return _row_to_conversation(row)
+
+
+def _check_conversation(conn: sqlite3.Connection, owner: str, conversation_id: str) -> int:
+    """That the conversation exists and is the owner's; how many items it ever had."""
+    row = conn.execute(
+        "SELECT next_seq FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
+    ).fetchone()
+    if row is None:
+        raise ConversationMissing(conversation_id)
+    appended: int = row[0]
+    return appended
 
 
 def _body(row: tuple[bytes] | None, item_id: str) -> bytes:
@@ -72,7 +87,6 @@ def _append(
         raise ConversationMissing(conversation_id)
     first = row[0] - len(items)
     now = int(time.time())
-    conn.execute("SAVEPOINT append_items")
     try:
         conn.executemany(
             "INSERT INTO items (conversation_id, seq, id, type, created_at, body) "
@@ -83,20 +97,20 @@ def _append(
             ],
         )
     except sqlite3.IntegrityError:
-        # Undo the rows inserted before the duplicate, then find which id it was.
-        conn.execute("ROLLBACK TO append_items")
-        conn.execute("RELEASE append_items")
-        raise DuplicateItemId(_first_duplicate(conn, conversation_id, items)) from None
-    conn.execute("RELEASE append_items")
+        # The operation's savepoint (or transaction) undoes the rows inserted before it.
+        raise DuplicateItemId(_first_duplicate(conn, conversation_id, items, first)) from None
 
 
 def _first_duplicate(
-    conn: sqlite3.Connection, conversation_id: str, items: Sequence[NewItem]
+    conn: sqlite3.Connection, conversation_id: str, items: Sequence[NewItem], first: int
 ) -> str:
+    """The first of `items` whose id the conversation already held before this append
+    (rows from seq `first` on are this append's own), or that repeats an earlier one."""
     seen: set[str] = set()
     for item in items:
         exists = conn.execute(
-            "SELECT 1 FROM items WHERE conversation_id = ? AND id = ?", (conversation_id, item.id)
+            "SELECT 1 FROM items WHERE conversation_id = ? AND id = ? AND seq < ?",
+            (conversation_id, item.id, first),
         ).fetchone()
         if exists or item.id in seen:
             return item.id
@@ -111,39 +125,60 @@ class SqliteStore:
             "convostack-sqlite-writer", self._connect_writer, writer=True
         )
         self._reader = ConnectionWorker("convostack-sqlite-reader", self._connect, writer=False)
+        self._checkpointer = Checkpointer("convostack-sqlite-checkpoint", self._connect)
+        self._loop = LoopConnection(
+            self._connect_loop, self._writer, self._reader, self._checkpointer
+        )
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         conn.execute("PRAGMA foreign_keys = ON")
+        # NORMAL in WAL mode: a commit survives a crash of the process, and the database
+        # is never corrupted; only a power loss can drop the last few commits.
+        conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
     def _connect_writer(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
         conn.execute("PRAGMA journal_mode = WAL")
-        # NORMAL in WAL mode: a commit survives a crash of the process, and the database
-        # is never corrupted; only a power loss can drop the last few commits.
-        conn.execute("PRAGMA synchronous = NORMAL")
         _migrate(conn)
         return conn
 
+    def _connect_loop(self) -> sqlite3.Connection:
+        # The loop never waits for a lock (a busy database goes to the threads), and
+        # never checkpoints (the checkpointer's thread does).
+        conn = self._connect(busy_timeout_ms=0)
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        return conn
+
     async def start(self) -> None:
-        self._writer.start()
+        self._writer.start()  # creates the database and applies migrations
         self._reader.start()
+        self._checkpointer.start()
+        self._loop.open()
         log.info("sqlite store ready at %s", self.path)
 
     async def close(self) -> None:
+        self._loop.close()
+        await self._checkpointer.stop()
         await self._writer.stop()
         await self._reader.stop()
 
     async def _write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return await self._writer.run(operation)
+            return await self._loop.write(operation)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
     async def _read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await self._loop.read(operation)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def _read_in_thread(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         try:
             return await self._reader.run(operation)
         except sqlite3.OperationalError as exc:
@@ -266,9 +301,31 @@ class SqliteStore:
 
         return await self._read(op)
 
+    async def item_count(self, owner: str, conversation_id: str) -> int:
+        """How many items the conversation holds (deleted ones not counted)."""
+
+        def count(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT count(*) FROM items WHERE conversation_id = ? AND body IS NOT NULL",
+                (conversation_id,),
+            ).fetchone()
+            counted: int = row[0]
+            return counted
+
+        def whole(conn: sqlite3.Connection) -> int:
+            _check_conversation(conn, owner, conversation_id)
+            return count(conn)
+
+        appended = await self._read(lambda conn: _check_conversation(conn, owner, conversation_id))
+        if appended <= INLINE_HISTORY_ITEMS:
+            return await self._read(count)
+        return await self._read_in_thread(whole)
+
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
-        def op(conn: sqlite3.Connection) -> list[bytes]:
-            _conversation(conn, owner, conversation_id)
+        def length(conn: sqlite3.Connection) -> int:
+            return _check_conversation(conn, owner, conversation_id)
+
+        def items(conn: sqlite3.Connection) -> list[bytes]:
             rows = conn.execute(
                 "SELECT body FROM items WHERE conversation_id = ? AND body IS NOT NULL "
                 "ORDER BY seq",
@@ -276,7 +333,13 @@ class SqliteStore:
             ).fetchall()
             return [r[0] for r in rows]
 
-        return await self._read(op)
+        def whole(conn: sqlite3.Connection) -> list[bytes]:
+            length(conn)
+            return items(conn)
+
+        if await self._read(length) <= INLINE_HISTORY_ITEMS:
+            return await self._read(items)
+        return await self._read_in_thread(whole)
 
     async def save_turn(self, owner: str, turn: Turn) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -291,7 +354,9 @@ class SqliteStore:
         return await self._read(lambda conn: responses.get_response(conn, owner, response_id))
 
     async def response_chain(self, owner: str, response_id: str) -> list[StoredResponse]:
-        return await self._read(lambda conn: responses.response_chain(conn, owner, response_id))
+        return await self._read_in_thread(
+            lambda conn: responses.response_chain(conn, owner, response_id)
+        )
 
     async def delete_response(self, owner: str, response_id: str) -> None:
         await self._write(lambda conn: responses.delete_response(conn, owner, response_id))

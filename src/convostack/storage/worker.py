@@ -1,10 +1,19 @@
-"""A thread that owns one sqlite3 connection and runs queued operations in batches.
+"""Where the sqlite3 calls run: on the event loop's own thread, or in a worker thread.
 
-Why a thread per connection: sqlite3 calls block, and a blocked event loop stalls every
-request. Why batches: under load many requests are queued at once; the writer runs all
-of them in ONE transaction (each in its own savepoint, so one failure does not undo the
-others) and pays for one commit, and both workers hand results back to the event loop
-with one wake-up per batch instead of one per request.
+`LoopConnection` is the fast path. Reads run at once on the loop's thread (each is one
+or two indexed queries: microseconds, less than a hop to a thread and back). Writes are
+queued, and all those queued during one turn of the loop run in ONE transaction (each in
+its own savepoint, so one failure does not undo the others) at the start of the next
+turn: many requests share one commit, and nothing crosses a thread. Its connection never
+waits for a lock: if another process holds the database, the batch (or the read) is
+handed to a `ConnectionWorker`, whose thread may wait the full busy timeout without
+stalling the loop. WAL checkpoints (the part of a commit that writes the database file
+and syncs it) run on the `Checkpointer`'s own thread.
+
+`ConnectionWorker` is a thread that owns one connection and runs queued operations a
+batch at a time (in one transaction for a writer), handing results back to the event
+loop with one wake-up per batch. It serves long reads (a conversation's whole history,
+a response chain) and the fallbacks above.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -71,6 +80,10 @@ class ConnectionWorker:
         self._queue.put(_Job(operation, loop, future))
         return await future
 
+    def submit(self, job: _Job) -> None:
+        """Queue a job made elsewhere; its result goes to its own future and loop."""
+        self._queue.put(job)
+
     async def stop(self) -> None:
         self._queue.put(_STOP)
         await asyncio.to_thread(self._thread.join)
@@ -106,17 +119,7 @@ class ConnectionWorker:
             conn.close()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE" if self._writer else "BEGIN")
-            for job in batch:
-                results.append((job.future, *self._run_one(conn, job)))
-            conn.execute("COMMIT")
-        except BaseException as exc:  # the commit (or BEGIN) failed: nothing was written
-            log.warning("sqlite batch of %d failed: %s", len(batch), exc)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            results = [(job.future, None, exc) for job in batch]
+        results = run_batch(conn, batch, writer=self._writer, raise_busy=False)
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for job, result in zip(batch, results, strict=True):
             by_loop.setdefault(job.loop, []).append(result)
@@ -124,18 +127,189 @@ class ConnectionWorker:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_settle, settled)
 
-    def _run_one(self, conn: sqlite3.Connection, job: _Job) -> tuple[Any, BaseException | None]:
-        if not self._writer:
-            try:
-                return job.operation(conn), None
-            except Exception as exc:
-                return None, exc
-        conn.execute("SAVEPOINT op")
-        try:
-            value = job.operation(conn)
-        except Exception as exc:
-            conn.execute("ROLLBACK TO op")
-            conn.execute("RELEASE op")
-            return None, exc
+
+Result = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+def run_batch(
+    conn: sqlite3.Connection, batch: list[_Job], *, writer: bool, raise_busy: bool
+) -> list[Result]:
+    """Run a batch in one transaction: a writer's jobs each in a savepoint (unless alone,
+    when the transaction itself is one), so that a failed job undoes only its own writes.
+    If BEGIN or COMMIT fails, nothing was written and every job gets that error; or, with
+    `raise_busy`, a busy database is raised for the caller to try elsewhere."""
+    results: list[Result] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE" if writer else "BEGIN")
+        if not writer:
+            for job in batch:
+                results.append((job.future, *_run_read(conn, job)))
+        elif len(batch) == 1:
+            job = batch[0]
+            value, error = _run_read(conn, job)
+            results.append((job.future, value, error))
+            if error is not None:
+                conn.execute("ROLLBACK")
+        else:
+            for job in batch:
+                results.append((job.future, *_run_write(conn, job)))
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+    except BaseException as exc:  # the commit (or BEGIN) failed: nothing was written
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if raise_busy and _is_busy(exc):
+            raise
+        log.warning("sqlite batch of %d failed: %s", len(batch), exc)
+        results = [(job.future, None, exc) for job in batch]
+    return results
+
+
+def _run_read(conn: sqlite3.Connection, job: _Job) -> tuple[Any, BaseException | None]:
+    try:
+        return job.operation(conn), None
+    except Exception as exc:
+        return None, exc
+
+
+def _run_write(conn: sqlite3.Connection, job: _Job) -> tuple[Any, BaseException | None]:
+    conn.execute("SAVEPOINT op")
+    try:
+        value = job.operation(conn)
+    except Exception as exc:
+        conn.execute("ROLLBACK TO op")
         conn.execute("RELEASE op")
-        return value, None
+        return None, exc
+    conn.execute("RELEASE op")
+    return value, None
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """The database is locked by another connection (another process, or a checkpoint)."""
+    return isinstance(exc, sqlite3.OperationalError) and getattr(exc, "sqlite_errorcode", None) in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
+
+
+class LoopConnection:
+    """One connection used on the event loop's thread: reads at once, writes batched per
+    turn of the loop (see the module's docstring). Several loops may share it (the app
+    in a test's portal thread, and the test's own loop): a lock keeps their calls apart,
+    and each loop has its own queue."""
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        fallback_writer: ConnectionWorker,
+        fallback_reader: ConnectionWorker,
+        checkpointer: Checkpointer,
+    ):
+        self._connect = connect
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        self._writer = fallback_writer
+        self._reader = fallback_reader
+        self._checkpointer = checkpointer
+        self._commits = 0
+
+    def open(self) -> None:
+        self._conn = self._connect()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with self._lock:
+                self._conn.close()
+                self._conn = None
+
+    async def read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("the sqlite store is not started")
+        try:
+            with self._lock:
+                return operation(conn)
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+        return await self._reader.run(operation)
+
+    def write(self, operation: Callable[[sqlite3.Connection], T]) -> Coroutine[Any, Any, T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._flush, loop)
+        pending.append(_Job(operation, loop, future))
+        return _wait(future)
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._pending.pop(loop, [])
+        if len(batch) > MAX_BATCH:  # the rest go in the next turn of the loop
+            self._pending[loop] = batch[MAX_BATCH:]
+            batch = batch[:MAX_BATCH]
+            loop.call_soon(self._flush, loop)
+        conn = self._conn
+        if conn is None:
+            error = RuntimeError("the sqlite store is closed")
+            _settle([(job.future, None, error) for job in batch])
+            return
+        try:
+            with self._lock:
+                results = run_batch(conn, batch, writer=True, raise_busy=True)
+        except sqlite3.OperationalError:  # busy: another process holds the write lock
+            for job in batch:
+                self._writer.submit(job)
+            return
+        _settle(results)
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY_COMMITS == 0:
+            self._checkpointer.request()
+
+
+async def _wait(future: asyncio.Future[T]) -> T:
+    return await future
+
+
+# The loop's connection never checkpoints by itself; after this many commits it asks the
+# Checkpointer to (about every 4 MB of WAL at a few pages a commit).
+CHECKPOINT_EVERY_COMMITS = 256
+
+
+class Checkpointer:
+    """Copies the WAL into the database file on its own thread, when asked: a PASSIVE
+    checkpoint never blocks readers or the writer."""
+
+    def __init__(self, name: str, connect: Callable[[], sqlite3.Connection]):
+        self._connect = connect
+        self._wanted = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request(self) -> None:
+        self._wanted.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wanted.set()
+        await asyncio.to_thread(self._thread.join)
+
+    def _run(self) -> None:
+        conn = self._connect()
+        try:
+            while True:
+                self._wanted.wait()
+                self._wanted.clear()
+                if self._stopping:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:
+                    log.warning("sqlite checkpoint failed: %s", exc)
+        finally:
+            conn.close()
