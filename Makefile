@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve test test-unit test-library test-server lint typecheck format bench clean
+.PHONY: install serve test test-unit test-library test-server lint typecheck format bench bench-server clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,15 @@ postgres-suites: install
 
 # What CI runs: static checks, unit tests, then the integration suite in both modes.
 test: lint typecheck test-unit test-library test-server test-postgres
+
+# convostack serve against its peers on an instant fake upstream, side by side: peers are
+# installed (from PyPI, into $BENCH_PEERS_DIR, not this repo) when they can be; a peer
+# that cannot is reported and skipped. About 15 minutes; BENCH_ARGS=--quick for about 5.
+bench-server: install
+	bash bench/peers/install.sh || echo "some peers could not be installed; see above"
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench: bench-server
 
 format: install
 	$(BIN)/ruff format src tests bench
