@@ -123,8 +123,8 @@ def launch_llama_stack(port: int, upstream: str, work: Path) -> Target:
         startup,
         storage="SQLite",
         note="llama-stack==0.7.3, Python 3.12, starter-like config, SQLite stores",
-        # Eight connections creating conversations at once left its SQLite store
-        # "database is locked" for good in one run; two never did.
+        # Its SQLite store answers "database is locked" under many concurrent set-up
+        # writers; two are enough to fill it quickly.
         seed_workers=2,
     )
 
