@@ -250,3 +250,42 @@ async def test_response_pages(store: Store) -> None:
         await store.list_responses(OWNER, after="theirs", limit=2, order="asc", model=None)
     empty = await store.list_responses("nobody", after=None, limit=2, order="asc", model=None)
     assert (empty.ids, empty.has_more) == ([], False)
+
+
+async def test_any_item_id_round_trips_and_keys_no_row_can_have_find_nothing(
+    store: Store,
+) -> None:
+    odd = ["msg_\x00nul", "msg_é😀", "msg_'; DROP TABLE items; --", "msg_\\x00"]
+    await _conversation(store, "conv_o", *odd)
+    assert await _ids(store, "conv_o") == odd
+    for item_id in odd:
+        assert await store.get_item(OWNER, "conv_o", item_id) == _item(item_id).body
+        assert await store.find_item(OWNER, item_id) == _item(item_id).body
+    page = await store.list_items(OWNER, "conv_o", after=odd[0], limit=5, order="asc")
+    assert page.ids == odd[1:]
+    with pytest.raises(DuplicateItemId) as duplicate:
+        await store.append_items(OWNER, "conv_o", _items("msg_new", odd[0]))
+    assert duplicate.value.item_id == odd[0]
+    await store.delete_item(OWNER, "conv_o", odd[0])
+    with pytest.raises(ItemMissing):
+        await store.get_item(OWNER, "conv_o", odd[0])
+    nul = "conv_\x00"
+    for call in (
+        store.get_conversation(OWNER, nul),
+        store.append_items(OWNER, nul, _items("x")),
+        store.list_items(OWNER, nul, after=None, limit=5, order="asc"),
+        store.save_turn(OWNER, Turn(nul, _items("y"), _response("resp_nul"))),
+    ):
+        with pytest.raises(ConversationMissing):
+            await call
+    with pytest.raises(CursorMissing):
+        await store.list_items(OWNER, "conv_o", after="msg_\x00none", limit=5, order="asc")
+    with pytest.raises(ResponseMissing):
+        await store.get_response(OWNER, "resp_\x00")
+    with pytest.raises(ResponseMissing):
+        await store.response_chain(OWNER, "resp_\x00")
+    await store.save_turn(OWNER, Turn(None, [], _response("resp_ok")))
+    with pytest.raises(CursorMissing):
+        await store.list_responses(OWNER, after="resp_\x00", limit=5, order="asc", model=None)
+    page_of = await store.list_responses(OWNER, after=None, limit=5, order="asc", model="m\x00")
+    assert (page_of.ids, page_of.has_more) == ([], False)

@@ -136,12 +136,14 @@ _CREATE_CONVERSATION = (
 )
 
 # Items travel as three parallel arrays, so a block of any size is one statement.
-_NEW_ITEMS = "unnest($3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY AS n(id, type, body, ord)"
+_NEW_ITEMS = (
+    "unnest($3::bytea[], $4::text[], $5::bytea[]) WITH ORDINALITY AS n(id, type, body, ord)"
+)
 
 _CREATE_WITH_ITEMS = f"""
 WITH conversation AS (
     INSERT INTO conversations (id, owner, created_at, metadata, next_seq)
-    VALUES ($1, $2, $6, $7, cardinality($3::text[]))
+    VALUES ($1, $2, $6, $7, cardinality($3::bytea[]))
 )
 INSERT INTO items (conversation_id, seq, id, type, created_at, body)
 SELECT $1, n.ord - 1, n.id, n.type, $6, n.body FROM {_NEW_ITEMS}
@@ -150,9 +152,9 @@ SELECT $1, n.ord - 1, n.id, n.type, $6, n.body FROM {_NEW_ITEMS}
 # The UPDATE row-locks the conversation until commit: concurrent appends queue on it.
 _APPEND_CTES = f"""
 WITH conversation AS (
-    UPDATE conversations SET next_seq = next_seq + cardinality($3::text[])
+    UPDATE conversations SET next_seq = next_seq + cardinality($3::bytea[])
     WHERE id = $1 AND owner = $2
-    RETURNING next_seq - cardinality($3::text[]) AS first
+    RETURNING next_seq - cardinality($3::bytea[]) AS first
 ), appended AS (
     INSERT INTO items (conversation_id, seq, id, type, created_at, body)
     SELECT $1, conversation.first + n.ord - 1, n.id, n.type, $6, n.body
@@ -184,13 +186,13 @@ def _list_items_sql(order: Order) -> str:
     # when the conversation is missing. `cursor_found` is false for an unknown `after`.
     comparison, direction, start = (">", "ASC", -1) if order == "asc" else ("<", "DESC", 2**63 - 1)
     return f"""
-SELECT ($3::text IS NULL OR after_item.seq IS NOT NULL) AS cursor_found, page.id, page.body
+SELECT ($3::bytea IS NULL OR after_item.seq IS NOT NULL) AS cursor_found, page.id, page.body
 FROM conversations c
 LEFT JOIN items after_item ON after_item.conversation_id = c.id AND after_item.id = $3
 LEFT JOIN LATERAL (
     SELECT i.id, i.body FROM items i
     WHERE i.conversation_id = $1 AND i.body IS NOT NULL
-      AND i.seq {comparison} CASE WHEN $3::text IS NULL THEN {start} ELSE after_item.seq END
+      AND i.seq {comparison} CASE WHEN $3::bytea IS NULL THEN {start} ELSE after_item.seq END
     ORDER BY i.seq {direction} LIMIT $4
 ) page ON true
 WHERE c.id = $1 AND c.owner = $2"""
@@ -225,15 +227,26 @@ SELECT ARRAY(
     SELECT body FROM items WHERE conversation_id = $1 AND body IS NOT NULL ORDER BY seq
 ) FROM conversations WHERE id = $1 AND owner = $2"""
 
-_EXISTING_IDS = "SELECT id FROM items WHERE conversation_id = $1 AND id = ANY($2::text[])"
+_EXISTING_IDS = "SELECT id FROM items WHERE conversation_id = $1 AND id = ANY($2::bytea[])"
 
 
 def _conversation(row: Any) -> ConversationRow:
     return ConversationRow(id=row[0], created_at=row[1], metadata=orjson.loads(row[2]))
 
 
-def _item_args(items: Sequence[NewItem]) -> tuple[list[str], list[str], list[bytes]]:
-    return [i.id for i in items], [i.type for i in items], [i.body for i in items]
+def _key(item_id: str) -> bytes:
+    """An item id as stored: its UTF-8 bytes (see the items table)."""
+    return item_id.encode()
+
+
+def _matchable(*keys: object) -> bool:
+    """False when a text key holds a NUL character: PostgreSQL text cannot, so no stored
+    row has that key and a lookup by it finds nothing (without asking the database)."""
+    return not any(isinstance(key, str) and "\x00" in key for key in keys)
+
+
+def _item_args(items: Sequence[NewItem]) -> tuple[list[bytes], list[str], list[bytes]]:
+    return [_key(i.id) for i in items], [i.type for i in items], [i.body for i in items]
 
 
 def _first_duplicate(items: Sequence[NewItem], existing: set[str]) -> str:
@@ -299,11 +312,22 @@ class PostgresStore:
         except UNAVAILABLE as exc:
             raise StoreUnavailable(f"PostgreSQL unavailable: {exc}") from exc
 
+    async def _execute(self, sql: str, *args: object) -> None:
+        async with self._connection() as conn:
+            await conn.execute(sql, *args)
+
     async def _fetchrow(self, sql: str, *args: object) -> Any:
+        """The first row of a statement that looks rows up by its text arguments; None,
+        without a query, when one of them cannot be a stored key."""
+        if not _matchable(*args):
+            return None
         async with self._connection() as conn:
             return await conn.fetchrow(sql, *args)
 
     async def _fetch(self, sql: str, *args: object) -> list[Any]:
+        """Every row of a lookup, as _fetchrow."""
+        if not _matchable(*args):
+            return []
         async with self._connection() as conn:
             rows: list[Any] = await conn.fetch(sql, *args)
             return rows
@@ -312,22 +336,25 @@ class PostgresStore:
         self, sql: str, conversation_id: str, items: Sequence[NewItem], *args: object
     ) -> Any:
         """Runs a statement that inserts `items` into the conversation ($1, and the items
-        as $3-$5); a repeated id becomes DuplicateItemId, with nothing written."""
+        as $3-$5); a repeated id becomes DuplicateItemId, with nothing written. None,
+        without a query, when the conversation id cannot be a stored one."""
+        if not _matchable(conversation_id):
+            return None
         async with self._connection() as conn:
             try:
                 return await conn.fetchrow(sql, *args)
             except asyncpg.UniqueViolationError as exc:
                 if not _is_duplicate_item(exc):
                     raise
-                rows = await conn.fetch(_EXISTING_IDS, conversation_id, [i.id for i in items])
-            raise DuplicateItemId(_first_duplicate(items, {r[0] for r in rows}))
+                rows = await conn.fetch(_EXISTING_IDS, conversation_id, [_key(i.id) for i in items])
+            raise DuplicateItemId(_first_duplicate(items, {r[0].decode() for r in rows}))
 
     async def create_conversation(
         self, owner: str, conversation: ConversationRow, items: Sequence[NewItem]
     ) -> None:
         metadata = orjson.dumps(conversation.metadata)
         if not items:
-            await self._fetchrow(
+            await self._execute(
                 _CREATE_CONVERSATION, conversation.id, owner, conversation.created_at, metadata
             )
             return
@@ -378,7 +405,8 @@ class PostgresStore:
     async def list_items(
         self, owner: str, conversation_id: str, *, after: str | None, limit: int, order: Order
     ) -> ItemPage:
-        rows = await self._fetch(_LIST_ITEMS[order], conversation_id, owner, after, limit + 1)
+        cursor = None if after is None else _key(after)
+        rows = await self._fetch(_LIST_ITEMS[order], conversation_id, owner, cursor, limit + 1)
         if not rows:
             raise ConversationMissing(conversation_id)
         if not rows[0][0]:
@@ -387,11 +415,13 @@ class PostgresStore:
             return ItemPage(ids=[], bodies=[], has_more=False)
         page = rows[:limit]
         return ItemPage(
-            ids=[r[1] for r in page], bodies=[r[2] for r in page], has_more=len(rows) > limit
+            ids=[r[1].decode() for r in page],
+            bodies=[r[2] for r in page],
+            has_more=len(rows) > limit,
         )
 
     async def get_item(self, owner: str, conversation_id: str, item_id: str) -> bytes:
-        row = await self._fetchrow(_GET_ITEM, conversation_id, owner, item_id)
+        row = await self._fetchrow(_GET_ITEM, conversation_id, owner, _key(item_id))
         if row is None:
             raise ConversationMissing(conversation_id)
         if row[0] is None:
@@ -400,7 +430,7 @@ class PostgresStore:
         return body
 
     async def delete_item(self, owner: str, conversation_id: str, item_id: str) -> ConversationRow:
-        row = await self._fetchrow(_DELETE_ITEM, conversation_id, owner, item_id)
+        row = await self._fetchrow(_DELETE_ITEM, conversation_id, owner, _key(item_id))
         if row is None:
             raise ConversationMissing(conversation_id)
         if not row[3]:
@@ -408,7 +438,7 @@ class PostgresStore:
         return _conversation(row)
 
     async def find_item(self, owner: str, item_id: str) -> bytes:
-        row = await self._fetchrow(_FIND_ITEM, item_id, owner)
+        row = await self._fetchrow(_FIND_ITEM, _key(item_id), owner)
         if row is None:
             raise ItemMissing(item_id)
         body: bytes = row[0]
@@ -424,7 +454,7 @@ class PostgresStore:
     async def save_turn(self, owner: str, turn: Turn) -> None:
         if turn.conversation_id is None:
             if turn.response is not None:
-                await self._fetchrow(responses.INSERT, *responses.insert_args(owner, turn.response))
+                await self._execute(responses.INSERT, *responses.insert_args(owner, turn.response))
             return
         if turn.response is None:
             await self.append_items(owner, turn.conversation_id, turn.items)
@@ -462,6 +492,10 @@ class PostgresStore:
         self, owner: str, *, after: str | None, limit: int, order: Order, model: str | None
     ) -> ResponsePage:
         rows = await self._fetch(responses.LIST[order], owner, after, model, limit + 1)
+        if not rows:  # a key no stored response can have
+            if not _matchable(after):
+                raise CursorMissing(after or "")
+            return ResponsePage([], [], False)
         if not rows[0][0]:
             raise CursorMissing(after or "")
         if rows[0][1] is None:

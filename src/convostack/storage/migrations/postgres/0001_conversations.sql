@@ -16,10 +16,12 @@ CREATE TABLE conversations (
 -- the Items API, kept as a tombstone so that an `after` cursor naming it still pages.
 -- Deleting a conversation cascades to its items; the foreign key also makes that delete
 -- wait for (and then remove) items appended by a concurrent, still-open transaction.
+-- id is the caller's or ours, as UTF-8 bytes: callers may choose any id, and PostgreSQL
+-- text cannot hold a NUL character.
 CREATE TABLE items (
     conversation_id text   NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
     seq             bigint NOT NULL,
-    id              text   NOT NULL,
+    id              bytea  NOT NULL,
     type            text   NOT NULL,
     created_at      bigint NOT NULL,
     body            bytea,
