@@ -7,8 +7,9 @@ numbers and inserts the items in one statement, whose `UPDATE conversations SET 
 a concurrent append on the same conversation waits for that lock and then reads the
 new `next_seq`, so blocks never interleave and no seq is used twice (the primary key on
 `(conversation_id, seq)` would refuse it anyway). A turn's items and its stored response
-are written by one statement too. Statements are prepared once per connection and
-cached by asyncpg. Replicas share nothing but the database.
+are written by one statement too (the SQL is in postgres_items.py and
+postgres_responses.py). Statements are prepared once per connection and cached by
+asyncpg. Replicas share nothing but the database.
 
 Item and response bodies are `bytea`, not `jsonb`: routes splice the stored JSON bytes
 into responses unparsed, and jsonb would parse every body on the way in and re-serialise
@@ -33,6 +34,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from convostack.storage import migrations, redacted_url
+from convostack.storage import postgres_items as sql
 from convostack.storage import postgres_responses as responses
 from convostack.storage.base import (
     ConversationMissing,
@@ -125,111 +127,6 @@ class PostgresSettings(BaseModel):
         return urlunsplit(parts._replace(query=urlencode(rest))), settings
 
 
-# -- conversations and items ---------------------------------------------------------
-
-_GET_CONVERSATION = (
-    "SELECT id, created_at, metadata FROM conversations WHERE id = $1 AND owner = $2"
-)
-
-_CREATE_CONVERSATION = (
-    "INSERT INTO conversations (id, owner, created_at, metadata) VALUES ($1, $2, $3, $4)"
-)
-
-# Items travel as three parallel arrays, so a block of any size is one statement.
-_NEW_ITEMS = (
-    "unnest($3::bytea[], $4::text[], $5::bytea[]) WITH ORDINALITY AS n(id, type, body, ord)"
-)
-
-_CREATE_WITH_ITEMS = f"""
-WITH conversation AS (
-    INSERT INTO conversations (id, owner, created_at, metadata, next_seq)
-    VALUES ($1, $2, $6, $7, cardinality($3::bytea[]))
-)
-INSERT INTO items (conversation_id, seq, id, type, created_at, body)
-SELECT $1, n.ord - 1, n.id, n.type, $6, n.body FROM {_NEW_ITEMS}
-"""
-
-# The UPDATE row-locks the conversation until commit: concurrent appends queue on it.
-_APPEND_CTES = f"""
-WITH conversation AS (
-    UPDATE conversations SET next_seq = next_seq + cardinality($3::bytea[])
-    WHERE id = $1 AND owner = $2
-    RETURNING next_seq - cardinality($3::bytea[]) AS first
-), appended AS (
-    INSERT INTO items (conversation_id, seq, id, type, created_at, body)
-    SELECT $1, conversation.first + n.ord - 1, n.id, n.type, $6, n.body
-    FROM conversation, {_NEW_ITEMS}
-)"""
-
-_APPEND = _APPEND_CTES + "\nSELECT first FROM conversation"
-
-# A turn on a conversation: the append above and the response, in one statement; the
-# response is only stored when the conversation exists (else nothing is written).
-_SAVE_TURN = f"""{_APPEND_CTES}, response AS (
-    {responses.INSERT_SELECT.format(params=responses.TURN_PARAMS)}
-    WHERE EXISTS (SELECT 1 FROM conversation)
-    {responses.ON_CONFLICT}
-)
-SELECT first FROM conversation"""
-
-_UPDATE_METADATA = (
-    "UPDATE conversations SET metadata = $3 WHERE id = $1 AND owner = $2 "
-    "RETURNING id, created_at, metadata"
-)
-
-# Items go with it (ON DELETE CASCADE).
-_DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = $1 AND owner = $2 RETURNING id"
-
-
-def _list_items_sql(order: Order) -> str:
-    # One row per item of the page, or one row of NULLs for an empty page; no row at all
-    # when the conversation is missing. `cursor_found` is false for an unknown `after`.
-    comparison, direction, start = (">", "ASC", -1) if order == "asc" else ("<", "DESC", 2**63 - 1)
-    return f"""
-SELECT ($3::bytea IS NULL OR after_item.seq IS NOT NULL) AS cursor_found, page.id, page.body
-FROM conversations c
-LEFT JOIN items after_item ON after_item.conversation_id = c.id AND after_item.id = $3
-LEFT JOIN LATERAL (
-    SELECT i.id, i.body FROM items i
-    WHERE i.conversation_id = $1 AND i.body IS NOT NULL
-      AND i.seq {comparison} CASE WHEN $3::bytea IS NULL THEN {start} ELSE after_item.seq END
-    ORDER BY i.seq {direction} LIMIT $4
-) page ON true
-WHERE c.id = $1 AND c.owner = $2"""
-
-
-_LIST_ITEMS = {"asc": _list_items_sql("asc"), "desc": _list_items_sql("desc")}
-
-# No row: the conversation is missing; a NULL body: the item is.
-_GET_ITEM = """
-SELECT i.body FROM conversations c
-LEFT JOIN items i ON i.conversation_id = c.id AND i.id = $3 AND i.body IS NOT NULL
-WHERE c.id = $1 AND c.owner = $2"""
-
-# Deleting an item leaves a tombstone (body NULL) so that cursors naming it still work.
-_DELETE_ITEM = """
-WITH c AS (
-    SELECT id, created_at, metadata FROM conversations WHERE id = $1 AND owner = $2
-), deleted AS (
-    UPDATE items SET body = NULL
-    WHERE conversation_id = (SELECT id FROM c) AND id = $3 AND body IS NOT NULL
-    RETURNING 1
-)
-SELECT id, created_at, metadata, EXISTS (SELECT 1 FROM deleted) AS deleted FROM c"""
-
-_FIND_ITEM = """
-SELECT i.body FROM items i JOIN conversations c ON c.id = i.conversation_id
-WHERE i.id = $1 AND c.owner = $2 AND i.body IS NOT NULL
-ORDER BY i.created_at DESC LIMIT 1"""
-
-_ALL_ITEMS = """
-SELECT ARRAY(
-    SELECT body FROM items WHERE conversation_id = $1 AND body IS NOT NULL ORDER BY seq
-) FROM conversations WHERE id = $1 AND owner = $2"""
-
-_EXISTING_IDS = "SELECT id FROM items WHERE conversation_id = $1 AND id = ANY($2::bytea[])"
-
-
 def _conversation(row: Any) -> ConversationRow:
     return ConversationRow(id=row[0], created_at=row[1], metadata=orjson.loads(row[2]))
 
@@ -312,28 +209,28 @@ class PostgresStore:
         except UNAVAILABLE as exc:
             raise StoreUnavailable(f"PostgreSQL unavailable: {exc}") from exc
 
-    async def _execute(self, sql: str, *args: object) -> None:
+    async def _execute(self, statement: str, *args: object) -> None:
         async with self._connection() as conn:
-            await conn.execute(sql, *args)
+            await conn.execute(statement, *args)
 
-    async def _fetchrow(self, sql: str, *args: object) -> Any:
+    async def _fetchrow(self, statement: str, *args: object) -> Any:
         """The first row of a statement that looks rows up by its text arguments; None,
         without a query, when one of them cannot be a stored key."""
         if not _matchable(*args):
             return None
         async with self._connection() as conn:
-            return await conn.fetchrow(sql, *args)
+            return await conn.fetchrow(statement, *args)
 
-    async def _fetch(self, sql: str, *args: object) -> list[Any]:
+    async def _fetch(self, statement: str, *args: object) -> list[Any]:
         """Every row of a lookup, as _fetchrow."""
         if not _matchable(*args):
             return []
         async with self._connection() as conn:
-            rows: list[Any] = await conn.fetch(sql, *args)
+            rows: list[Any] = await conn.fetch(statement, *args)
             return rows
 
     async def _write_items(
-        self, sql: str, conversation_id: str, items: Sequence[NewItem], *args: object
+        self, statement: str, conversation_id: str, items: Sequence[NewItem], *args: object
     ) -> Any:
         """Runs a statement that inserts `items` into the conversation ($1, and the items
         as $3-$5); a repeated id becomes DuplicateItemId, with nothing written. None,
@@ -342,11 +239,13 @@ class PostgresStore:
             return None
         async with self._connection() as conn:
             try:
-                return await conn.fetchrow(sql, *args)
+                return await conn.fetchrow(statement, *args)
             except asyncpg.UniqueViolationError as exc:
                 if not _is_duplicate_item(exc):
                     raise
-                rows = await conn.fetch(_EXISTING_IDS, conversation_id, [_key(i.id) for i in items])
+                rows = await conn.fetch(
+                    sql.EXISTING_IDS, conversation_id, [_key(i.id) for i in items]
+                )
             raise DuplicateItemId(_first_duplicate(items, {r[0].decode() for r in rows}))
 
     async def create_conversation(
@@ -355,11 +254,11 @@ class PostgresStore:
         metadata = orjson.dumps(conversation.metadata)
         if not items:
             await self._execute(
-                _CREATE_CONVERSATION, conversation.id, owner, conversation.created_at, metadata
+                sql.CREATE_CONVERSATION, conversation.id, owner, conversation.created_at, metadata
             )
             return
         await self._write_items(
-            _CREATE_WITH_ITEMS,
+            sql.CREATE_WITH_ITEMS,
             conversation.id,
             items,
             conversation.id,
@@ -370,7 +269,7 @@ class PostgresStore:
         )
 
     async def get_conversation(self, owner: str, conversation_id: str) -> ConversationRow:
-        row = await self._fetchrow(_GET_CONVERSATION, conversation_id, owner)
+        row = await self._fetchrow(sql.GET_CONVERSATION, conversation_id, owner)
         if row is None:
             raise ConversationMissing(conversation_id)
         return _conversation(row)
@@ -378,20 +277,22 @@ class PostgresStore:
     async def update_metadata(
         self, owner: str, conversation_id: str, metadata: dict[str, str]
     ) -> ConversationRow:
-        row = await self._fetchrow(_UPDATE_METADATA, conversation_id, owner, orjson.dumps(metadata))
+        row = await self._fetchrow(
+            sql.UPDATE_METADATA, conversation_id, owner, orjson.dumps(metadata)
+        )
         if row is None:
             raise ConversationMissing(conversation_id)
         return _conversation(row)
 
     async def delete_conversation(self, owner: str, conversation_id: str) -> None:
-        if await self._fetchrow(_DELETE_CONVERSATION, conversation_id, owner) is None:
+        if await self._fetchrow(sql.DELETE_CONVERSATION, conversation_id, owner) is None:
             raise ConversationMissing(conversation_id)
 
     async def append_items(
         self, owner: str, conversation_id: str, items: Sequence[NewItem]
     ) -> None:
         row = await self._write_items(
-            _APPEND,
+            sql.APPEND,
             conversation_id,
             items,
             conversation_id,
@@ -406,7 +307,7 @@ class PostgresStore:
         self, owner: str, conversation_id: str, *, after: str | None, limit: int, order: Order
     ) -> ItemPage:
         cursor = None if after is None else _key(after)
-        rows = await self._fetch(_LIST_ITEMS[order], conversation_id, owner, cursor, limit + 1)
+        rows = await self._fetch(sql.LIST_ITEMS[order], conversation_id, owner, cursor, limit + 1)
         if not rows:
             raise ConversationMissing(conversation_id)
         if not rows[0][0]:
@@ -421,7 +322,7 @@ class PostgresStore:
         )
 
     async def get_item(self, owner: str, conversation_id: str, item_id: str) -> bytes:
-        row = await self._fetchrow(_GET_ITEM, conversation_id, owner, _key(item_id))
+        row = await self._fetchrow(sql.GET_ITEM, conversation_id, owner, _key(item_id))
         if row is None:
             raise ConversationMissing(conversation_id)
         if row[0] is None:
@@ -430,7 +331,7 @@ class PostgresStore:
         return body
 
     async def delete_item(self, owner: str, conversation_id: str, item_id: str) -> ConversationRow:
-        row = await self._fetchrow(_DELETE_ITEM, conversation_id, owner, _key(item_id))
+        row = await self._fetchrow(sql.DELETE_ITEM, conversation_id, owner, _key(item_id))
         if row is None:
             raise ConversationMissing(conversation_id)
         if not row[3]:
@@ -438,14 +339,14 @@ class PostgresStore:
         return _conversation(row)
 
     async def find_item(self, owner: str, item_id: str) -> bytes:
-        row = await self._fetchrow(_FIND_ITEM, _key(item_id), owner)
+        row = await self._fetchrow(sql.FIND_ITEM, _key(item_id), owner)
         if row is None:
             raise ItemMissing(item_id)
         body: bytes = row[0]
         return body
 
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
-        row = await self._fetchrow(_ALL_ITEMS, conversation_id, owner)
+        row = await self._fetchrow(sql.ALL_ITEMS, conversation_id, owner)
         if row is None:
             raise ConversationMissing(conversation_id)
         bodies: list[bytes] = row[0]
@@ -460,7 +361,7 @@ class PostgresStore:
             await self.append_items(owner, turn.conversation_id, turn.items)
             return
         row = await self._write_items(
-            _SAVE_TURN,
+            sql.SAVE_TURN,
             turn.conversation_id,
             turn.items,
             turn.conversation_id,

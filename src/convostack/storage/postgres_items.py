@@ -1,0 +1,110 @@
+"""SQL for conversations and items on PostgreSQL: one statement per store call.
+
+Parameters: $1 the conversation id, $2 the owner; a block of new items travels as three
+parallel arrays ($3 ids as UTF-8 bytes, $4 types, $5 bodies), so a block of any size is one
+statement.
+"""
+
+from __future__ import annotations
+
+from convostack.storage import postgres_responses as responses
+from convostack.storage.base import Order
+
+GET_CONVERSATION = "SELECT id, created_at, metadata FROM conversations WHERE id = $1 AND owner = $2"
+
+CREATE_CONVERSATION = (
+    "INSERT INTO conversations (id, owner, created_at, metadata) VALUES ($1, $2, $3, $4)"
+)
+
+_NEW_ITEMS = (
+    "unnest($3::bytea[], $4::text[], $5::bytea[]) WITH ORDINALITY AS n(id, type, body, ord)"
+)
+
+CREATE_WITH_ITEMS = f"""
+WITH conversation AS (
+    INSERT INTO conversations (id, owner, created_at, metadata, next_seq)
+    VALUES ($1, $2, $6, $7, cardinality($3::bytea[]))
+)
+INSERT INTO items (conversation_id, seq, id, type, created_at, body)
+SELECT $1, n.ord - 1, n.id, n.type, $6, n.body FROM {_NEW_ITEMS}
+"""
+
+# The UPDATE row-locks the conversation until commit: concurrent appends queue on it.
+_APPEND_CTES = f"""
+WITH conversation AS (
+    UPDATE conversations SET next_seq = next_seq + cardinality($3::bytea[])
+    WHERE id = $1 AND owner = $2
+    RETURNING next_seq - cardinality($3::bytea[]) AS first
+), appended AS (
+    INSERT INTO items (conversation_id, seq, id, type, created_at, body)
+    SELECT $1, conversation.first + n.ord - 1, n.id, n.type, $6, n.body
+    FROM conversation, {_NEW_ITEMS}
+)"""
+
+APPEND = _APPEND_CTES + "\nSELECT first FROM conversation"
+
+# A turn on a conversation: the append above and the response, in one statement; the
+# response is only stored when the conversation exists (else nothing is written).
+SAVE_TURN = f"""{_APPEND_CTES}, response AS (
+    {responses.INSERT_SELECT.format(params=responses.TURN_PARAMS)}
+    WHERE EXISTS (SELECT 1 FROM conversation)
+    {responses.ON_CONFLICT}
+)
+SELECT first FROM conversation"""
+
+UPDATE_METADATA = (
+    "UPDATE conversations SET metadata = $3 WHERE id = $1 AND owner = $2 "
+    "RETURNING id, created_at, metadata"
+)
+
+# Items go with it (ON DELETE CASCADE).
+DELETE_CONVERSATION = "DELETE FROM conversations WHERE id = $1 AND owner = $2 RETURNING id"
+
+
+def _list_items_sql(order: Order) -> str:
+    # One row per item of the page, or one row of NULLs for an empty page; no row at all
+    # when the conversation is missing. `cursor_found` is false for an unknown `after`.
+    comparison, direction, start = (">", "ASC", -1) if order == "asc" else ("<", "DESC", 2**63 - 1)
+    return f"""
+SELECT ($3::bytea IS NULL OR after_item.seq IS NOT NULL) AS cursor_found, page.id, page.body
+FROM conversations c
+LEFT JOIN items after_item ON after_item.conversation_id = c.id AND after_item.id = $3
+LEFT JOIN LATERAL (
+    SELECT i.id, i.body FROM items i
+    WHERE i.conversation_id = $1 AND i.body IS NOT NULL
+      AND i.seq {comparison} CASE WHEN $3::bytea IS NULL THEN {start} ELSE after_item.seq END
+    ORDER BY i.seq {direction} LIMIT $4
+) page ON true
+WHERE c.id = $1 AND c.owner = $2"""
+
+
+LIST_ITEMS = {"asc": _list_items_sql("asc"), "desc": _list_items_sql("desc")}
+
+# No row: the conversation is missing; a NULL body: the item is.
+GET_ITEM = """
+SELECT i.body FROM conversations c
+LEFT JOIN items i ON i.conversation_id = c.id AND i.id = $3 AND i.body IS NOT NULL
+WHERE c.id = $1 AND c.owner = $2"""
+
+# Deleting an item leaves a tombstone (body NULL) so that cursors naming it still work.
+DELETE_ITEM = """
+WITH c AS (
+    SELECT id, created_at, metadata FROM conversations WHERE id = $1 AND owner = $2
+), deleted AS (
+    UPDATE items SET body = NULL
+    WHERE conversation_id = (SELECT id FROM c) AND id = $3 AND body IS NOT NULL
+    RETURNING 1
+)
+SELECT id, created_at, metadata, EXISTS (SELECT 1 FROM deleted) AS deleted FROM c"""
+
+FIND_ITEM = """
+SELECT i.body FROM items i JOIN conversations c ON c.id = i.conversation_id
+WHERE i.id = $1 AND c.owner = $2 AND i.body IS NOT NULL
+ORDER BY i.created_at DESC LIMIT 1"""
+
+ALL_ITEMS = """
+SELECT ARRAY(
+    SELECT body FROM items WHERE conversation_id = $1 AND body IS NOT NULL ORDER BY seq
+) FROM conversations WHERE id = $1 AND owner = $2"""
+
+EXISTING_IDS = "SELECT id FROM items WHERE conversation_id = $1 AND id = ANY($2::bytea[])"
