@@ -58,6 +58,22 @@ def _user_content(parts: list[Item]) -> str | list[JSONDict]:
     return out
 
 
+_ASSISTANT_TEXT = frozenset(("input_text", "output_text", "text"))
+
+
+def _single_text(role: str, content: Any) -> str | None:
+    """The text of a message made of one text part, exactly as `_text_of` and
+    `_user_content` would give it; None for any other shape."""
+    if type(content) is not list or len(content) != 1:
+        return None
+    part = content[0]
+    kind = part.get("type")
+    if kind == "input_text" or (role == "assistant" and kind in _ASSISTANT_TEXT):
+        text: str = part.get("text", "")
+        return text
+    return None
+
+
 def to_messages(items: Iterable[Item]) -> list[JSONDict]:
     messages: list[JSONDict] = []
     pending_calls: list[JSONDict] = []
@@ -83,7 +99,10 @@ def to_messages(items: Iterable[Item]) -> list[JSONDict]:
         flush_calls()
         if kind == "message":
             role = item["role"]
-            if role == "assistant":
+            text = _single_text(role, item["content"])
+            if text is not None:  # the usual shape, converted without the general walk
+                messages.append({"role": role, "content": text})
+            elif role == "assistant":
                 messages.append({"role": "assistant", "content": _text_of(item["content"])})
             else:
                 messages.append({"role": role, "content": _user_content(item["content"])})
