@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -418,11 +419,14 @@ def wrk(
     load_before = load_average()
     cpu_before = server.cpu_s() if server else 0.0
     upstream_before = upstream.cpu_s() if upstream else 0.0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=duration_s + 60, check=False
     )
     cpu_after = server.cpu_s() if server else 0.0
     upstream_cpu = (upstream.cpu_s() - upstream_before) if upstream else 0.0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
@@ -440,9 +444,12 @@ def wrk(
         ),
         load_before=load_before,
         load_after=load_average(),
-        extra=(
-            {"upstream_cpu_us_per_request": round(upstream_cpu * 1e6 / count, 1)}
-            if upstream and count
-            else {}
-        ),
+        extra={
+            "wrk_cpu_us_per_request": round(wrk_cpu * 1e6 / count, 1) if count else None,
+            **(
+                {"upstream_cpu_us_per_request": round(upstream_cpu * 1e6 / count, 1)}
+                if upstream and count
+                else {}
+            ),
+        },
     )

@@ -183,9 +183,13 @@ def table(results: list[JSONDict]) -> tuple[str, list[JSONDict]]:
     lines.append("| " + " | ".join(extra) + " |")
     history = ["full history at every size"]
     for result in [ours, *peers]:
-        sizes = _get(result, "latency", "turn_by_conversation_items") or {}
-        checks = [v.get("full_history") for v in sizes.values()]
-        history.append("-" if not checks else "yes" if all(checks) else "NO")
+        sizes: JSONDict = _get(result, "latency", "turn_by_conversation_items") or {}
+        short = [
+            f"{v.get('history_sent_last_turn')}/{v.get('history_expected_last_turn')}"
+            for v in sizes.values()
+            if not v.get("full_history")
+        ]
+        history.append("-" if not sizes else "yes" if not short else "NO: " + ", ".join(short))
         if result is not ours:
             history.append("")
     lines.append("| " + " | ".join(history) + " |")
