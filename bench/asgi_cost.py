@@ -18,7 +18,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from common import JSONDict, emit, fake_upstream, free_port, load_average, log, scratch_dir
+from common import (
+    JSONDict,
+    emit,
+    exit_on_sigterm,
+    fake_upstream,
+    free_port,
+    load_average,
+    log,
+    scratch_dir,
+)
 
 from convostack.app import create_app
 from convostack.config import Config
@@ -114,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     with scratch_dir("convostack-cost-") as work:
         port = free_port()
         upstream = fake_upstream(port, work / "logs")

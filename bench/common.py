@@ -46,6 +46,12 @@ def emit(summary: Mapping[str, Any]) -> None:
     print(json.dumps(summary, sort_keys=False), flush=True)
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so that every server a benchmark started is stopped by
+    the `finally` blocks on the way out (the default would leave them running)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -197,6 +203,17 @@ def wait_healthy(proc: Proc, url: str, timeout_s: float = 120.0, poll_s: float =
     if parsed is None:
         raise ValueError(url)
     host, port, path = parsed.group(1), int(parsed.group(2)), parsed.group(3)
+    try:
+        return _poll_healthy(proc, host, port, path, timeout_s, poll_s)
+    except BaseException:
+        proc.stop()  # a server that never became healthy is not left running
+        raise
+
+
+def _poll_healthy(
+    proc: Proc, host: str, port: int, path: str, timeout_s: float, poll_s: float
+) -> float:
+    url = f"http://{host}:{port}{path}"
     deadline = proc.started_at + timeout_s
     while time.perf_counter() < deadline:
         if proc.popen.poll() is not None:

@@ -24,6 +24,7 @@ from common import (
     Client,
     JSONDict,
     emit,
+    exit_on_sigterm,
     fake_upstream,
     free_port,
     load_average,
@@ -278,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--growth-samples", type=int, default=20)
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     sizes = tuple(int(s) for s in args.sizes.split(","))
     with scratch_dir("convostack-bench-") as work:
         port = free_port()

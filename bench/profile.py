@@ -20,7 +20,16 @@ import threading
 import time
 from pathlib import Path
 
-from common import emit, fake_upstream, free_port, load_average, log, scratch_dir, wrk
+from common import (
+    emit,
+    exit_on_sigterm,
+    fake_upstream,
+    free_port,
+    load_average,
+    log,
+    scratch_dir,
+    wrk,
+)
 from targets import launch_convostack, running
 from throughput import SCENARIOS, prepare
 
@@ -61,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="keep the collapsed stacks")
     parser.add_argument("--gil", action="store_true", help="only samples holding the GIL")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     with scratch_dir("convostack-profile-") as work:
         port = free_port()

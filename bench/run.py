@@ -26,6 +26,7 @@ from common import (
     JSONDict,
     Proc,
     emit,
+    exit_on_sigterm,
     fake_upstream,
     free_port,
     load_average,
@@ -230,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         "--no-growth", action="store_true", help="skip convostack at 1, 4, 16 and 64 clients"
     )
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     args.sizes = SIZES
     args.growth = not args.no_growth
     if args.quick:

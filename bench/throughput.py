@@ -23,6 +23,7 @@ from common import (
     JSONDict,
     Proc,
     emit,
+    exit_on_sigterm,
     fake_upstream,
     free_port,
     load_average,
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--conversations", type=int, default=CONVERSATIONS)
     parser.add_argument("--growth", action="store_true", help="also 1, 4, 16, 64 connections")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     with scratch_dir("convostack-bench-") as work:
         upstream_port = free_port()
         upstream = fake_upstream(upstream_port, work / "logs")
