@@ -345,6 +345,15 @@ class PostgresStore:
         body: bytes = row[0]
         return body
 
+    async def item_count(self, owner: str, conversation_id: str) -> int:
+        """How many items the conversation holds (deleted ones not counted), without
+        reading them: an index-only count."""
+        row = await self._fetchrow(sql.ITEM_COUNT, conversation_id, owner)
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        counted: int = row[0]
+        return counted
+
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
         row = await self._fetchrow(sql.ALL_ITEMS, conversation_id, owner)
         if row is None:

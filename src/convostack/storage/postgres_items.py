@@ -107,4 +107,8 @@ SELECT ARRAY(
     SELECT body FROM items WHERE conversation_id = $1 AND body IS NOT NULL ORDER BY seq
 ) FROM conversations WHERE id = $1 AND owner = $2"""
 
+ITEM_COUNT = """
+SELECT (SELECT count(*) FROM items WHERE conversation_id = $1 AND body IS NOT NULL)
+FROM conversations WHERE id = $1 AND owner = $2"""
+
 EXISTING_IDS = "SELECT id FROM items WHERE conversation_id = $1 AND id = ANY($2::bytea[])"
