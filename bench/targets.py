@@ -6,6 +6,7 @@ from the venv its install script made. Every server talks to the same fake upstr
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from common import (
     convostack_serve,
     free_port,
     log,
+    spawn,
     wait_healthy,
 )
 
@@ -55,6 +57,29 @@ def launch_convostack(port: int, upstream: str, work: Path) -> Target:
     proc = convostack_serve(port, work / "home", upstream, work / "logs")
     startup = wait_healthy(proc, f"http://127.0.0.1:{port}/v1/health", timeout_s=60)
     return Target("convostack", f"http://127.0.0.1:{port}", FAKE_MODEL, proc, startup)
+
+
+# A venv with convostack and granian (pip install -e . granian), for the server comparison.
+GRANIAN = Path(os.environ.get("BENCH_GRANIAN_VENV", "/tmp/granian-venv")) / "bin" / "granian"
+
+
+def launch_convostack_granian(port: int, upstream: str, work: Path) -> Target:
+    """The same app under granian (Rust HTTP, one worker, uvloop) instead of uvicorn."""
+    home = work / "home"
+    env = {
+        "CONVOSTACK_HOME": str(home),
+        "CONVOSTACK_DB": f"sqlite:///{home / 'bench.db'}",
+        "CONVOSTACK_UPSTREAM": upstream,
+        "CONVOSTACK_MAX_ITEMS_PER_CONVERSATION": "100000",
+    }
+    argv = [
+        str(GRANIAN), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1", "--loop", "uvloop", "--http", "1", "--no-ws",
+        "--log-level", "warning", "granian_app:app",
+    ]  # fmt: skip
+    proc = spawn("convostack-granian", argv, work / "logs", env=env, cwd=Path(__file__).parent)
+    startup = wait_healthy(proc, f"http://127.0.0.1:{port}/v1/health", timeout_s=60)
+    return Target("convostack-granian", f"http://127.0.0.1:{port}", FAKE_MODEL, proc, startup)
 
 
 @contextmanager

@@ -32,7 +32,15 @@ from common import (
     write_requests,
     wrk,
 )
-from targets import Target, launch_convostack, message, new_conversations, running, seed_items
+from targets import (
+    Target,
+    launch_convostack,
+    launch_convostack_granian,
+    message,
+    new_conversations,
+    running,
+    seed_items,
+)
 
 CONVERSATIONS = 1000
 LIST_CONVERSATIONS = 100
@@ -143,13 +151,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--conversations", type=int, default=CONVERSATIONS)
     parser.add_argument("--growth", action="store_true", help="also 1, 4, 16, 64 connections")
+    parser.add_argument(
+        "--server",
+        choices=("uvicorn", "granian"),
+        default="uvicorn",
+        help="the ASGI server under convostack (granian: see targets.GRANIAN)",
+    )
     args = parser.parse_args(argv)
     exit_on_sigterm()
     with scratch_dir("convostack-bench-") as work:
         upstream_port = free_port()
         upstream = fake_upstream(upstream_port, work / "logs")
         try:
-            with running(launch_convostack, f"http://127.0.0.1:{upstream_port}/v1", work) as t:
+            launcher = launch_convostack_granian if args.server == "granian" else launch_convostack
+            with running(launcher, f"http://127.0.0.1:{upstream_port}/v1", work) as t:
                 summary = throughput(
                     t,
                     work,
