@@ -25,6 +25,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
 from convostack import __version__
+from convostack.auth import OPEN_PATHS
 from convostack.chat.models import ChatCompletionCreate, EmbeddingCreate
 from convostack.conversations.models import (
     INCLUDABLE,
@@ -198,6 +199,11 @@ def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
         "413": {"description": "Body too large", **error},
         "500": {"description": "Server error", **error},
     }
+    if op.path not in OPEN_PATHS:
+        spec["responses"]["401"] = {"description": "Missing or wrong API key", **error}
+        spec["responses"]["429"] = {"description": "Rate limit reached", **error}
+    else:
+        spec["security"] = []  # open even when API keys are configured
     return spec
 
 
@@ -211,7 +217,12 @@ def document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "convostack", "version": __version__},
         "paths": paths,
-        "components": {"schemas": schemas.components},
+        # API keys are optional (see auth.py): an empty requirement allows no key at all.
+        "security": [{"bearerAuth": []}, {}],
+        "components": {
+            "schemas": schemas.components,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
     }
 
 

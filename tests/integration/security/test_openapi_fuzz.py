@@ -89,3 +89,17 @@ def test_no_server_errors_and_only_openai_error_bodies(
         check(send(http, case))
 
     run()
+
+
+def test_the_document_says_how_to_authenticate(http: httpx2.Client) -> None:
+    document = http.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+    }
+    assert document["security"] == [{"bearerAuth": []}, {}]  # keys are optional
+    health = document["paths"]["/v1/health"]["get"]
+    assert health["security"] == []
+    assert "401" not in health["responses"]
+    create = document["paths"]["/v1/responses"]["post"]["responses"]
+    assert {"401", "429"} <= set(create)
