@@ -139,11 +139,18 @@ def _bare_once(server: Any, request: dict[str, Any]) -> Run:
 
 
 @contextlib.contextmanager
-def convostack_server(home: Path) -> Iterator[tuple[str, Path]]:
-    """`convostack serve` with no flags, as a user starts it, on a free loopback port."""
+def convostack_server(home: Path, threads: int | None) -> Iterator[tuple[str, Path]]:
+    """`convostack serve` as a user starts it, on a free loopback port: with no flags, or
+    with a config file that gives the embedded model `threads` threads."""
     port = free_port()
     # Pin what a developer may have exported: no upstream, live inference, our home.
     env = {"CONVOSTACK_UPSTREAM": "", "CONVOSTACK_INFERENCE_MODE": "live", "CONVOSTACK_CONFIG": ""}
+    if threads is not None:
+        config = home / "config.yaml"
+        config.write_text(
+            f"providers:\n  - {{type: embedded, id: embedded, n_threads: {threads}}}\n"
+        )
+        env["CONVOSTACK_CONFIG"] = str(config)
     with server_process(port, home, env=env):
         yield f"http://127.0.0.1:{port}/v1", home / f"server-{port}.log"
 
@@ -171,14 +178,16 @@ def _stream(client: openai.OpenAI, model: str, max_tokens: int) -> Run:
     return _run(started, first, time.perf_counter(), tokens, "".join(pieces))
 
 
-def measure(settings: EmbeddedSettings, runs: int, max_tokens: int) -> dict[str, Any]:
+def measure(
+    settings: EmbeddedSettings, threads: int | None, runs: int, max_tokens: int
+) -> dict[str, Any]:
     """Both sides loaded, then their runs interleaved (bare, convostack, bare, ...), so
     that a machine getting busier or quieter meanwhile weighs on both alike."""
     server, bare_load_s = bare_runtime(settings)
     request = bare_request(max_tokens)
     with (
         tempfile.TemporaryDirectory(prefix="convostack-bench-") as home,
-        convostack_server(Path(home)) as (base_url, log_file),
+        convostack_server(Path(home), threads) as (base_url, log_file),
     ):
         client = openai.OpenAI(
             base_url=base_url, api_key="bench", max_retries=0, timeout=REQUEST_TIMEOUT_SECONDS
@@ -206,15 +215,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help=f"answers per side, 1..{MAX_RUNS}")
     parser.add_argument("--max-tokens", type=int, default=128, help="tokens per answer")
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads for the model [default: the provider's default]"
+    )
     args = parser.parse_args()
     runs = max(1, min(args.runs, MAX_RUNS))
     max_tokens = max(8, min(args.max_tokens, MAX_TOKENS_LIMIT))
     settings = EmbeddedSettings()
+    if args.threads is not None:
+        settings = EmbeddedSettings(n_threads=max(1, args.threads))
     path = packaged_model_path()
     path.read_bytes()  # into the page cache, so neither side pays the first disk read
     wall = time.perf_counter()
     load_before = os.getloadavg()[0]
-    measured = measure(settings, runs, max_tokens)
+    threads = settings.n_threads if args.threads is not None else None
+    measured = measure(settings, threads, runs, max_tokens)
     bare, served = measured["bare_runtime"], measured["convostack"]
     import xllamacpp
 
