@@ -43,6 +43,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -420,6 +421,7 @@ class EmbeddedProvider:
         self.settings = settings
         self._server: Any = None
         self._socket_dir: str | None = None
+        self._remove_socket_dir: weakref.finalize[..., Any] | None = None
         self._load_lock = asyncio.Lock()
         self._closing = threading.Event()
         # One thread: the model runs one generation at a time, and the others queue here.
@@ -436,9 +438,9 @@ class EmbeddedProvider:
         # The runtime's destructor joins its threads: let that happen off the event loop.
         held, self._server = [self._server], None
         await asyncio.to_thread(held.clear)
-        if self._socket_dir is not None:
-            shutil.rmtree(self._socket_dir, ignore_errors=True)
-            self._socket_dir = None
+        if self._remove_socket_dir is not None:
+            self._remove_socket_dir()
+            self._socket_dir = self._remove_socket_dir = None
 
     async def list_models(self) -> list[ModelInfo]:
         return [
@@ -502,6 +504,10 @@ class EmbeddedProvider:
     def _listen_address(self) -> str:
         if self._socket_dir is None:
             self._socket_dir = tempfile.mkdtemp(prefix="convostack-embedded-")  # mode 0700
+            # Removed by close(), or at exit when the provider was never closed.
+            self._remove_socket_dir = weakref.finalize(
+                self, shutil.rmtree, self._socket_dir, ignore_errors=True
+            )
         path = os.path.join(self._socket_dir, "runtime.sock")
         if os.name == "nt" or len(path) > MAX_SOCKET_PATH:
             return "127.0.0.1"  # port 0: any free port, on loopback only
