@@ -165,7 +165,8 @@ class RecordingProvider:
         chunks: list[JSONDict] = []
         try:
             async for chunk in self.inner.chat_stream(request):
-                chunks.append(chunk)
+                # A copy: the consumer may edit the chunk it gets (drop usage, rename the model).
+                chunks.append(orjson.loads(orjson.dumps(chunk)))
                 yield chunk
         except APIError as exc:
             self._save(path, normalised, {"chunks": chunks, **self._error_record(exc)})

@@ -128,9 +128,8 @@ def test_stream_without_include_usage_has_no_usage(
     )
     assert any(chunk.choices and chunk.choices[0].delta.content for chunk in chunks)
     assert all(chunk.usage is None for chunk in chunks)
-    # Not asserted: that every chunk has choices. Live, the usage-only chunk is dropped;
-    # replayed, an empty one remains, because the recorder keeps the chunk objects that
-    # the chat service then strips of their usage (shared code; reported).
+    # The usage-only chunk is dropped, not sent empty, in replay as live.
+    assert all(chunk.choices for chunk in chunks)
 
 
 def test_max_tokens_ends_with_length(client: openai.OpenAI, text_model_id: str) -> None:
