@@ -275,12 +275,24 @@ async def _wait(future: asyncio.Future[T]) -> T:
 
 # The loop's connection never checkpoints by itself; after this many commits it asks the
 # Checkpointer to (about every 4 MB of WAL at a few pages a commit).
-CHECKPOINT_EVERY_COMMITS = 256
+CHECKPOINT_EVERY_COMMITS = 64
+
+
+# A WAL longer than this many frames (4 KiB pages: 16 MiB) is rewound by a RESTART
+# checkpoint; below it, PASSIVE checkpoints keep up without ever blocking a writer.
+RESTART_FRAMES = 4096
 
 
 class Checkpointer:
-    """Copies the WAL into the database file on its own thread, when asked: a PASSIVE
-    checkpoint never blocks readers or the writer."""
+    """Copies the WAL into the database file on its own thread, when asked.
+
+    A PASSIVE checkpoint never blocks readers or the writer, but under a steady stream of
+    writes it never catches up with the last frame either, and SQLite only rewinds the WAL
+    once a checkpoint has: the WAL would grow without bound. So when it passes
+    RESTART_FRAMES, a RESTART checkpoint takes the write lock for the short time it needs
+    to copy the last frames (most are copied already); the loop's writes meanwhile find
+    the database busy and go to the writer thread, which waits for the lock.
+    """
 
     def __init__(self, name: str, connect: Callable[[], sqlite3.Connection]):
         self._connect = connect
@@ -308,7 +320,9 @@ class Checkpointer:
                 if self._stopping:
                     return
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames > RESTART_FRAMES:
+                        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 except sqlite3.Error as exc:
                     log.warning("sqlite checkpoint failed: %s", exc)
         finally:
