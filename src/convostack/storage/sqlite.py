@@ -127,7 +127,7 @@ class SqliteStore:
         self._reader = ConnectionWorker("convostack-sqlite-reader", self._connect, writer=False)
         self._checkpointer = Checkpointer("convostack-sqlite-checkpoint", self._connect)
         self._loop = LoopConnection(
-            self._connect_loop, self._writer, self._reader, self._checkpointer
+            self._connect_loop, self._writer, self._reader, self._checkpointer, f"{path}-wal"
         )
 
     def _connect(self, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:

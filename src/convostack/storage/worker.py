@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -204,8 +205,10 @@ class LoopConnection:
         fallback_writer: ConnectionWorker,
         fallback_reader: ConnectionWorker,
         checkpointer: Checkpointer,
+        wal_path: str,
     ):
         self._connect = connect
+        self._wal_path = wal_path
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
@@ -267,6 +270,33 @@ class LoopConnection:
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY_COMMITS == 0:
             self._checkpointer.request()
+            if self._wal_bytes() > OVERDUE_BYTES:
+                self._truncate_wal(conn)
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(self._wal_path).st_size
+        except OSError:
+            return 0
+
+    def _truncate_wal(self, conn: sqlite3.Connection) -> None:
+        """Checkpoint and truncate an overgrown WAL from the loop (see OVERDUE_BYTES).
+
+        SQLite answers busy at once, without waiting, while another connection is
+        checkpointing: so first wait for the checkpointer's own pass to end."""
+        if not self._checkpointer.running.acquire(timeout=OVERDUE_WAIT_MS / 1000):
+            return
+        with self._lock:
+            conn.execute(f"PRAGMA busy_timeout = {OVERDUE_WAIT_MS}")
+            try:
+                busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                log.warning("sqlite WAL past %d bytes: checkpointed on the loop (%d frames%s)",
+                            OVERDUE_BYTES, frames, ", busy" if busy else "")  # fmt: skip
+            except sqlite3.Error as exc:
+                log.warning("sqlite checkpoint failed: %s", exc)
+            finally:
+                conn.execute("PRAGMA busy_timeout = 0")
+                self._checkpointer.running.release()
 
 
 async def _wait(future: asyncio.Future[T]) -> T:
@@ -281,6 +311,11 @@ CHECKPOINT_EVERY_COMMITS = 64
 # A WAL longer than this many frames (4 KiB pages: 16 MiB) is rewound by a RESTART
 # checkpoint; below it, PASSIVE checkpoints keep up without ever blocking a writer.
 RESTART_FRAMES = 4096
+# When writes outrun the checkpointer anyway (its thread starved of CPU or of the GIL),
+# the loop itself truncates a WAL file grown past this, waiting at most OVERDUE_WAIT_MS
+# for the lock: a stall of the loop, but the WAL is bounded whatever happens.
+OVERDUE_BYTES = 128 * 2**20
+OVERDUE_WAIT_MS = 2000
 
 
 class Checkpointer:
@@ -298,6 +333,8 @@ class Checkpointer:
         self._connect = connect
         self._wanted = threading.Event()
         self._stopping = False
+        # Held while a checkpoint runs here (the loop's own checkpoint waits for it).
+        self.running = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
@@ -320,9 +357,10 @@ class Checkpointer:
                 if self._stopping:
                     return
                 try:
-                    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if frames > RESTART_FRAMES:
-                        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                    with self.running:
+                        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                        if frames > RESTART_FRAMES:
+                            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 except sqlite3.Error as exc:
                     log.warning("sqlite checkpoint failed: %s", exc)
         finally:
