@@ -333,20 +333,23 @@ async def traffic(
     connector = aiohttp.TCPConnector(limit=args.clients * 2)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        shared: list[Conversation] = []
+        # The conversations each principal's clients share: one list per principal, which
+        # its clients extend when one is full.
+        pools: dict[str, list[Conversation]] = {}
         for key, principal in list(KEYS.items())[::2]:
             for _ in range(SHARED_PER_PRINCIPAL):
                 async with session.post(
                     f"{base}/v1/conversations", json={}, headers={"authorization": f"Bearer {key}"}
                 ) as response:
-                    shared.append(Conversation((await response.json())["id"], principal, True))
+                    created = Conversation((await response.json())["id"], principal, True)
+                    pools.setdefault(principal, []).append(created)
         keys = list(KEYS)
         clients = [
             Client(
                 n,
                 keys[n % len(keys)],
                 base,
-                [c for c in shared if c.principal == KEYS[keys[n % len(keys)]]],
+                pools[KEYS[keys[n % len(keys)]]],
                 tally,
                 random.Random(rng.random()),
                 args.fault_rate,
@@ -354,7 +357,9 @@ async def traffic(
             for n in range(args.clients)
         ]
         for client in clients:
-            client.foreign = [c.id for c in shared if c.principal != client.principal]
+            client.foreign = [
+                c.id for p, pool in pools.items() if p != client.principal for c in pool
+            ]
         started = time.monotonic()
         deadline = started + args.duration
 
@@ -370,7 +375,7 @@ async def traffic(
         )
         sampler.cancel()
         rss.append((round(time.monotonic() - started, 1), rss_mib(pid), wal_mib(wal)))
-        return clients, shared
+        return clients, [c for pool in pools.values() for c in pool]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -385,8 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-items",
         type=int,
-        help="The server's max_items_per_conversation (default: its own default). A turn "
-        "reads its conversation's whole history, so the memory a turn needs grows with it.",
+        default=2000,
+        help="The server's max_items_per_conversation (0: the server's default, 10,000). A "
+        "full conversation is replaced by a new one. A turn reads its conversation's whole "
+        "history, so the memory a turn needs grows with the conversation: bounded, so is it.",
     )
     args = parser.parse_args(argv)
     args.duration = min(max(args.duration, 5.0), MAX_DURATION_S)
@@ -395,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     home = Path(tempfile.mkdtemp(prefix="convostack-soak-"))
     with fake_upstream(home) as (up, fake):
-        server = Server(home, up, args.max_items)
+        server = Server(home, up, args.max_items or None)
         server.start()
         pid = server.pid
         rss_start = rss_mib(pid)

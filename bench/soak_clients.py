@@ -75,6 +75,7 @@ class Conversation:
     deleted: set[str] = field(default_factory=set)  # texts of deleted items
     maybe_deleted: set[str] = field(default_factory=set)  # deletions without an answer
     gone: bool = False  # the conversation itself was deleted
+    full: bool = False  # at the server's max_items_per_conversation: written no more
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def gone_item(self, wanted: str) -> str | None:
@@ -135,6 +136,7 @@ class Client:
         self.counter = 0
         self.headers = {"authorization": f"Bearer {key}"}
         self.foreign: list[str] = []  # ids of the other principal's objects, for probes
+        self.last_error: str | None = None  # the code of the last error answer
 
     def token(self, what: str) -> str:
         self.counter += 1
@@ -155,6 +157,7 @@ class Client:
         ) as response:
             payload = await response.read()
         self.tally.statuses[str(response.status)] += 1
+        self.last_error = _error_code(payload) if response.status >= 400 else None
         if response.status >= 500 and response.status not in (502, 503, 504):
             self.tally.problem(f"{method} {path}: HTTP {response.status} {payload[:200]!r}")
         if response.status >= 400:
@@ -186,12 +189,25 @@ class Client:
                 self.tally.outcomes[f"client error: {type(exc).__name__}"] += 1
 
     def pick(self, owned_only: bool = False) -> Conversation | None:
-        live = [c for c in self.owned if not c.gone]
-        pool = live if owned_only else live + self.shared
+        live = [c for c in self.owned if not c.gone and not c.full]
+        pool = live if owned_only else live + [c for c in self.shared if not c.full]
         return self.rng.choice(pool) if pool else None
 
+    async def retire(self, session: aiohttp.ClientSession, conversation: Conversation) -> None:
+        """A conversation at the server's item limit is written no more; a shared one is
+        replaced, for every client of the principal (they share the list)."""
+        if conversation.full:
+            return
+        conversation.full = True
+        if conversation.shared:
+            status, body = await self.call(
+                session, "conversations.create", "POST", "/v1/conversations", {}
+            )
+            if status == 200:
+                self.shared.append(Conversation(body["id"], self.principal, shared=True))
+
     async def create(self, session: aiohttp.ClientSession) -> None:
-        if len([c for c in self.owned if not c.gone]) >= MAX_OWNED:
+        if len([c for c in self.owned if not c.gone and not c.full]) >= MAX_OWNED:
             return
         text = self.token("init")
         status, body = await self.call(
@@ -222,6 +238,8 @@ class Client:
                 {"items": [{"role": "user", "content": t} for t in texts]},
             )
             block.status = COMMITTED if status == 200 else ABSENT
+            if self.last_error == "conversation_too_long":
+                await self.retire(session, conversation)
 
     async def turn(self, session: aiohttp.ClientSession) -> None:
         conversation = self.pick()
@@ -258,6 +276,8 @@ class Client:
             self.tally.outcomes[f"turn {status}"] += 1
             if status == COMMITTED:
                 self._check_echo(conversation, text, reply, sure, maybe)
+            elif self.last_error == "conversation_too_long":
+                await self.retire(session, conversation)
             elif text.startswith(("drip:0.2", "slow:0.3")) and not leave:
                 self.tally.problem(f"healthy turn {text!r} on {conversation.id} failed")
             if status == COMMITTED and text in dict.fromkeys(f[0] for f in FAULTS):
@@ -293,7 +313,7 @@ class Client:
         ) as response:
             self.tally.statuses[str(response.status)] += 1
             if response.status != 200:
-                await response.read()
+                self.last_error = _error_code(await response.read())
                 return ABSENT, None, None
             async for raw in response.content:
                 line = raw.decode().strip()
@@ -411,6 +431,14 @@ class Client:
         status, _ = await self.call(session, "cross-tenant probes", "GET", path)
         if status != 404:
             self.tally.problem(f"{self.principal} read {target} of another principal: {status}")
+
+
+def _error_code(payload: bytes) -> str | None:
+    try:
+        code = json.loads(payload)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 def output_text(response: dict[str, Any]) -> str | None:
