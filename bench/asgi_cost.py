@@ -85,7 +85,7 @@ async def run(upstream: str, calls: int, home: Path) -> JSONDict:
     config = Config(home=home, db=f"sqlite:///{home / 'cost.db'}", upstream=upstream)
     app = create_app(config)
     out: JSONDict = {}
-    async with app.router.lifespan_context(app):
+    async with app.lifespan():
 
         async def post(path: str, body: Any) -> tuple[int, bytes]:
             return await _call(app, "POST", path, json.dumps(body).encode())

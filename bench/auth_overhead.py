@@ -116,7 +116,7 @@ def whole_app(requests: int) -> dict[str, float]:
         best = dict.fromkeys(apps, float("inf"))
         async with contextlib.AsyncExitStack() as stack:
             for app in apps.values():
-                await stack.enter_async_context(app.router.lifespan_context(app))
+                await stack.enter_async_context(app.lifespan())
             for _ in range(ROUNDS):
                 for name, app in apps.items():
                     started = time.perf_counter()

@@ -1,4 +1,5 @@
-"""The ASGI application: routes mounted, errors mapped once, the Stack started in lifespan."""
+"""The ASGI application: the routes, the middleware around them, and the Stack started
+and stopped by the server's lifespan events."""
 
 from __future__ import annotations
 
@@ -6,68 +7,26 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convostack.auth import AuthMiddleware, KeyTable, warn_if_open
 from convostack.chat.routes import routes as chat_routes
 from convostack.config import Config
 from convostack.conversations.routes import routes as conversation_routes
-from convostack.errors import (
-    APIError,
-    InternalError,
-    InvalidRequestError,
-    MethodNotAllowedError,
-    NotFoundError,
-    ServiceUnavailableError,
-    store_unavailable_message,
-)
+from convostack.errors import InternalError
 from convostack.http import JSON, MAX_BODY_SCOPE_KEY, json_response
 from convostack.limits import RateLimiter
 from convostack.models.routes import routes as models_routes
 from convostack.providers.recording import TEST_ID_HEADER, current_test_id
 from convostack.responses.routes import routes as response_routes
+from convostack.routing import Route, Router, error_response
 from convostack.stack import Stack
-from convostack.storage.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 TEST_ID_HEADER_BYTES = TEST_ID_HEADER.encode()
-
-
-def error_response(error: APIError) -> Response:
-    return Response(
-        error.body_bytes(), status_code=error.status, media_type=JSON, headers=error.headers()
-    )
-
-
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, APIError)
-    return error_response(exc)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        error: APIError = MethodNotAllowedError(
-            f"Method {request.method} is not allowed on {request.url.path}."
-        )
-    elif exc.status_code == 404:
-        error = NotFoundError(f"Invalid URL ({request.method} {request.url.path})")
-    else:
-        error = InvalidRequestError(str(exc.detail), status=exc.status_code)
-    return error_response(error)
-
-
-async def _store_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("store unavailable: %s", exc)
-    response = error_response(ServiceUnavailableError(store_unavailable_message()))
-    response.headers["retry-after"] = "1"  # the openai client waits that long, then retries
-    return response
 
 
 class GuardMiddleware:
@@ -79,9 +38,6 @@ class GuardMiddleware:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         scope[MAX_BODY_SCOPE_KEY] = self.max_body_bytes
         started = False
 
@@ -112,16 +68,72 @@ class TestIdMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         test_id = None
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == TEST_ID_HEADER_BYTES:
-                    test_id = value.decode("utf-8", "replace")
-                    break
+        for name, value in scope["headers"]:
+            if name == TEST_ID_HEADER_BYTES:
+                test_id = value.decode("utf-8", "replace")
+                break
         token = current_test_id.set(test_id)
         try:
             await self.app(scope, receive, send)
         finally:
             current_test_id.reset(token)
+
+
+class AppState:
+    """What endpoints reach through `request.app.state`."""
+
+    def __init__(self, stack: Stack):
+        self.stack = stack
+
+
+class App:
+    """The whole server as one ASGI app: HTTP requests go through the middleware to the
+    router; the lifespan events start and stop the Stack (or `lifespan()` does, for a
+    caller driving the app in-process)."""
+
+    def __init__(self, handler: ASGIApp, stack: Stack):
+        self._handler = handler
+        self.state = AppState(stack)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            scope["app"] = self
+            await self._handler(scope, receive, send)
+        elif kind == "lifespan":
+            await self._serve_lifespan(receive, send)
+        # Websockets are not served: refusing is closing without accepting.
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        await self.state.stack.start()
+        try:
+            yield
+        finally:
+            await self.state.stack.close()
+
+    async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        lifespan = self.lifespan()
+        try:
+            await lifespan.__aenter__()
+        except Exception as exc:
+            await send({"type": "lifespan.startup.failed", "message": _reason(exc)})
+            raise
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        try:
+            await lifespan.__aexit__(None, None, None)
+        except Exception as exc:
+            await send({"type": "lifespan.shutdown.failed", "message": _reason(exc)})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def health(request: Request) -> Response:
@@ -135,51 +147,33 @@ async def openapi_document(request: Request) -> Response:
     return Response(openapi.document_bytes(), media_type=JSON)
 
 
-def create_app(config: Config, stack: Stack | None = None) -> Starlette:
+def create_app(config: Config, stack: Stack | None = None) -> App:
     """Build the app; the Stack (store, services) starts with the app's lifespan."""
-    the_stack = stack or Stack(config)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await the_stack.start()
-        try:
-            yield
-        finally:
-            await the_stack.close()
-
-    app = Starlette(
-        routes=[
-            Route("/v1/health", health, methods=["GET"]),
-            Route("/openapi.json", openapi_document, methods=["GET"]),
+    router = Router(
+        [
+            Route("/v1/health", health, ("GET",)),
+            Route("/openapi.json", openapi_document, ("GET",)),
             *conversation_routes,
             *response_routes,
             *models_routes,
             *chat_routes,
-        ],
-        exception_handlers={
-            APIError: _api_error,
-            HTTPException: _http_error,
-            StoreUnavailable: _store_unavailable,
-        },
-        lifespan=lifespan,
+        ]
     )
-    # A path with a stray slash is an unknown URL (404 in the OpenAI body), as upstream;
-    # not a 307 redirect, which API clients do not expect and bodies do not survive.
-    app.router.redirect_slashes = False
+    handler: ASGIApp = router
     if config.inference_mode != "live":
-        app.add_middleware(TestIdMiddleware)
-    _add_auth(app, config)
-    app.add_middleware(GuardMiddleware, max_body_bytes=config.max_body_bytes)
-    app.state.stack = the_stack
-    return app
+        handler = TestIdMiddleware(handler)
+    handler = _with_auth(handler, config)
+    handler = GuardMiddleware(handler, max_body_bytes=config.max_body_bytes)
+    return App(handler, stack or Stack(config))
 
 
-def _add_auth(app: Starlette, config: Config) -> None:
+def _with_auth(app: ASGIApp, config: Config) -> ASGIApp:
     """API keys and the rate limit (auth.py); no middleware at all when neither is set."""
     keys = KeyTable(config.api_keys) if config.api_keys else None
     limiter = None
     if config.rate_limit_per_minute is not None:
         limiter = RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst)
     warn_if_open(config.host, keys)
-    if keys is not None or limiter is not None:
-        app.add_middleware(AuthMiddleware, keys=keys, limiter=limiter)
+    if keys is None and limiter is None:
+        return app
+    return AuthMiddleware(app, keys=keys, limiter=limiter)

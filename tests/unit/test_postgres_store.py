@@ -172,7 +172,7 @@ async def test_a_lost_database_is_a_503_in_the_openai_error_body(
         config = Config(db=with_query(url, pool_timeout="2"), home=tmp_path)
         app = create_app(config)
         async with (
-            app.router.lifespan_context(app),
+            app.lifespan(),
             httpx2.AsyncClient(
                 transport=httpx2.ASGITransport(app=app), base_url="http://convostack.test"
             ) as http,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
 from convostack.chat import service
 from convostack.chat.models import ChatCompletionCreate, EmbeddingCreate
 from convostack.http import json_response, parse_body
 from convostack.providers.router import ModelRouter
+from convostack.routing import Route
 
 # Proxies such as nginx buffer responses unless told not to; a stream must not wait.
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -34,6 +34,6 @@ async def create_embeddings(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
-    Route("/v1/embeddings", create_embeddings, methods=["POST"]),
+    Route("/v1/chat/completions", create_chat_completion, ("POST",)),
+    Route("/v1/embeddings", create_embeddings, ("POST",)),
 ]

@@ -6,7 +6,6 @@ from typing import cast
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from convostack.conversations.models import ConversationCreate, ConversationUpdate, ItemsCreate
 from convostack.conversations.service import ConversationService, check_include
@@ -20,6 +19,7 @@ from convostack.http import (
     query_int,
     query_list,
 )
+from convostack.routing import Route
 from convostack.storage.base import Order
 
 
@@ -98,12 +98,12 @@ async def delete_item(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/conversations", create_conversation, methods=["POST"]),
-    Route("/v1/conversations/{conversation_id}", retrieve_conversation, methods=["GET"]),
-    Route("/v1/conversations/{conversation_id}", update_conversation, methods=["POST"]),
-    Route("/v1/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
-    Route("/v1/conversations/{conversation_id}/items", create_items, methods=["POST"]),
-    Route("/v1/conversations/{conversation_id}/items", list_items, methods=["GET"]),
-    Route("/v1/conversations/{conversation_id}/items/{item_id}", retrieve_item, methods=["GET"]),
-    Route("/v1/conversations/{conversation_id}/items/{item_id}", delete_item, methods=["DELETE"]),
+    Route("/v1/conversations", create_conversation, ("POST",)),
+    Route("/v1/conversations/{conversation_id}", retrieve_conversation, ("GET",)),
+    Route("/v1/conversations/{conversation_id}", update_conversation, ("POST",)),
+    Route("/v1/conversations/{conversation_id}", delete_conversation, ("DELETE",)),
+    Route("/v1/conversations/{conversation_id}/items", create_items, ("POST",)),
+    Route("/v1/conversations/{conversation_id}/items", list_items, ("GET",)),
+    Route("/v1/conversations/{conversation_id}/items/{item_id}", retrieve_item, ("GET",)),
+    Route("/v1/conversations/{conversation_id}/items/{item_id}", delete_item, ("DELETE",)),
 ]

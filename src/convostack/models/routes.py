@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from convostack.http import json_response
 from convostack.providers.router import ModelRouter
 from convostack.providers.router import Route as ModelRoute
+from convostack.routing import Route
 
 
 def _router(request: Request) -> ModelRouter:
@@ -39,7 +39,7 @@ async def retrieve_model(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models", list_models, ("GET",)),
     # `path`, because model ids such as `meta-llama/Llama-3.1-8B` contain slashes.
-    Route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"]),
+    Route("/v1/models/{model_id:path}", retrieve_model, ("GET",)),
 ]

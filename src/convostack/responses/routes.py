@@ -7,7 +7,6 @@ from typing import cast
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
 from convostack.errors import InvalidRequestError
 from convostack.http import (
@@ -23,6 +22,7 @@ from convostack.http import (
 from convostack.responses.models import ResponseCreate
 from convostack.responses.service import ResponseService
 from convostack.responses.streaming import as_async, replay_events, sse
+from convostack.routing import Route
 from convostack.storage.base import Order
 
 SSE = "text/event-stream"
@@ -98,10 +98,10 @@ async def cancel_response(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/responses", create_response, methods=["POST"]),
-    Route("/v1/responses", list_responses, methods=["GET"]),
-    Route("/v1/responses/{response_id}", retrieve_response, methods=["GET"]),
-    Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
-    Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
-    Route("/v1/responses/{response_id}/cancel", cancel_response, methods=["POST"]),
+    Route("/v1/responses", create_response, ("POST",)),
+    Route("/v1/responses", list_responses, ("GET",)),
+    Route("/v1/responses/{response_id}", retrieve_response, ("GET",)),
+    Route("/v1/responses/{response_id}", delete_response, ("DELETE",)),
+    Route("/v1/responses/{response_id}/input_items", list_input_items, ("GET",)),
+    Route("/v1/responses/{response_id}/cancel", cancel_response, ("POST",)),
 ]

@@ -72,7 +72,7 @@ class PortalTransport(httpx2.BaseTransport):
 def library_target(config: Config, stack: Stack | None = None) -> Iterator[Target]:
     app = create_app(config, stack)
     with anyio.from_thread.start_blocking_portal() as portal:
-        lifespan = app.router.lifespan_context(app)
+        lifespan = app.lifespan()
         with portal.wrap_async_context_manager(lifespan):
             transport = PortalTransport(app, portal)
             yield Target("library", "http://convostack.test/v1", transport, app)
