@@ -86,8 +86,12 @@ def serve(
     )
     _configure_logging(config.log_level)
     from convostack.server import run
+    from convostack.stack import StartupError
 
-    run(config)
+    try:
+        run(config)
+    except StartupError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command("api-key")

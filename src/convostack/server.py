@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import socket
 from types import FrameType
 
 import uvicorn
+import uvloop
 
 from convostack.app import create_app
 from convostack.config import Config
+from convostack.stack import Stack
 from convostack.storage import redacted_url
 
 log = logging.getLogger("convostack")
@@ -35,24 +38,35 @@ class _Server(uvicorn.Server):
 
 
 def run(config: Config) -> None:
-    app = create_app(config)
+    """Serve until SIGINT or SIGTERM. A stack that cannot start (a database out of reach)
+    raises StartupError before anything listens, for the caller to report in one line."""
+    # The stack is started here rather than by uvicorn's lifespan events, which would
+    # report such a failure as a traceback and more lines of its own. It runs on the
+    # loop that then serves: the stores' connections belong to that loop.
+    stack = Stack(config)
+    app = create_app(config, stack)
     server_config = uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
         loop="uvloop",
         http="httptools",
-        lifespan="on",
+        lifespan="off",
         access_log=False,
         log_config=None,
         server_header=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
-    # uvicorn re-raises the stop signal once it has shut down, which would end the
-    # process with "killed by SIGTERM"; a stop we asked for is a clean exit, code 0.
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop_signal, _already_stopping)
-    _Server(server_config, config).run()
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(stack.start())
+        # uvicorn re-raises the stop signal once it has shut down, which would end the
+        # process with "killed by SIGTERM"; a stop we asked for is a clean exit, code 0.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, _already_stopping)
+        try:
+            runner.run(_Server(server_config, config).serve())
+        finally:
+            runner.run(stack.close())
     log.info("convostack stopped")
 
 

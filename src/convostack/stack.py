@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote, urlsplit
 
 from convostack.config import Config, ConfigError
 from convostack.conversations.service import ConversationService
@@ -12,8 +13,8 @@ from convostack.providers.registry import create_provider, parse_settings
 from convostack.providers.router import ModelRouter
 from convostack.providers.settings import EmbeddedSettings, OpenAICompatSettings, ProviderSettings
 from convostack.responses.service import ResponseService
-from convostack.storage import open_store
-from convostack.storage.base import Store
+from convostack.storage import open_store, redacted_url
+from convostack.storage.base import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,33 @@ def provider_settings(config: Config) -> list[ProviderSettings]:
             "Give each provider its own 'id'."
         )
     return found
+
+
+class StartupError(Exception):
+    """The stack could not start; the message says what failed and what to check."""
+
+
+def database_failure(url: str, exc: BaseException) -> str:
+    """One line: the database that could not be opened (password hidden), why, and what
+    to check."""
+    # The store's own StoreUnavailable names the URL again; its cause is the reason.
+    cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
+    reason = " ".join(str(cause).split()) or type(cause).__name__
+    password = urlsplit(url).password
+    if password:  # a driver may quote the URL it was given
+        for secret in (password, unquote(password)):
+            reason = reason.replace(secret, "***")
+    if urlsplit(url).scheme in ("postgresql", "postgres"):
+        check = (
+            "Check that PostgreSQL is running at that host and port and accepts "
+            "connections from here, and the user, password and database name in the URL"
+        )
+    else:
+        check = "Check that its folder exists or can be created, and that this user can write there"
+    return (
+        f"could not open the database {redacted_url(url)}: {reason}. {check} "
+        "(set it with --db, CONVOSTACK_DB or 'db:' in the config file)."
+    )
 
 
 class Stack:
@@ -67,7 +95,11 @@ class Stack:
         return RecordingProvider(provider, self.config.inference_mode, self.config.recording_dir)
 
     async def start(self) -> None:
-        await self.store.start()
+        try:
+            await self.store.start()
+        except Exception as exc:  # whatever the driver raised: the database did not open
+            log.debug("the store did not start", exc_info=True)
+            raise StartupError(database_failure(self.config.database_url, exc)) from exc
         await self.models.start()
 
     async def close(self) -> None:

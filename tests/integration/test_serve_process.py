@@ -61,6 +61,42 @@ def test_bad_config_fails_fast_with_a_fix(tmp_path: Path) -> None:
     assert time.monotonic() - started < 30
 
 
+@pytest.mark.parametrize(
+    ("db", "shown", "check"),
+    [
+        (
+            "postgresql://nobody:s3cret-pw@127.0.0.1:1/x",
+            "postgresql://nobody:***@127.0.0.1:1/x",
+            "PostgreSQL is running",
+        ),
+        ("sqlite:///{file}/sub/x.db", "sqlite:///{file}/sub/x.db", "folder exists"),
+    ],
+    ids=["postgres-refused", "sqlite-folder-not-creatable"],
+)
+def test_a_database_out_of_reach_stops_the_server_with_one_line(
+    tmp_path: Path, db: str, shown: str, check: str
+) -> None:
+    file = tmp_path / "a-file"  # a folder cannot be made inside a file, even by root
+    file.write_text("")
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "convostack", "serve", "--port", str(free_port()),
+         "--db", db.format(file=file)],
+        env={"CONVOSTACK_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=30,
+    )  # fmt: skip
+    assert time.monotonic() - started < 15
+    assert result.returncode == 1
+    assert result.stdout == b""
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"Error: could not open the database {shown.format(file=file)}: ")
+    assert check in lines[0]
+    assert "--db" in lines[0]
+    assert "s3cret" not in lines[0]
+
+
 def test_openapi_document_lists_the_conversations_api(http: httpx2.Client) -> None:
     document = http.get("/openapi.json").json()
     assert document["openapi"].startswith("3.")
