@@ -90,7 +90,7 @@ def serve(
 
     try:
         run(config)
-    except StartupError as exc:
+    except (ConfigError, StartupError) as exc:  # a stack that cannot be built or started
         raise click.ClickException(str(exc)) from None
 
 

@@ -13,7 +13,7 @@ from convostack.providers.registry import create_provider, parse_settings
 from convostack.providers.router import ModelRouter
 from convostack.providers.settings import EmbeddedSettings, OpenAICompatSettings, ProviderSettings
 from convostack.responses.service import ResponseService
-from convostack.storage import open_store, redacted_url
+from convostack.storage import UnsupportedDatabaseURL, open_store, redacted_url
 from convostack.storage.base import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ def provider_settings(config: Config) -> list[ProviderSettings]:
     return found
 
 
+DB_SETTING = "--db, CONVOSTACK_DB, or 'db:' in the config file"
+
+
 class StartupError(Exception):
     """The stack could not start; the message says what failed and what to check."""
 
@@ -48,11 +51,11 @@ def database_failure(url: str, exc: BaseException) -> str:
     # The store's own StoreUnavailable names the URL again; its cause is the reason.
     cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
     reason = " ".join(str(cause).split()) or type(cause).__name__
-    password = urlsplit(url).password
-    if password:  # a driver may quote the URL it was given
-        for secret in (password, unquote(password)):
+    parts = urlsplit(url)
+    if parts.password:  # a driver may quote the URL it was given
+        for secret in (parts.password, unquote(parts.password)):
             reason = reason.replace(secret, "***")
-    if urlsplit(url).scheme in ("postgresql", "postgres"):
+    if parts.scheme in ("postgresql", "postgres"):
         check = (
             "Check that PostgreSQL is running at that host and port and accepts "
             "connections from here, and the user, password and database name in the URL"
@@ -61,8 +64,19 @@ def database_failure(url: str, exc: BaseException) -> str:
         check = "Check that its folder exists or can be created, and that this user can write there"
     return (
         f"could not open the database {redacted_url(url)}: {reason}. {check} "
-        "(set it with --db, CONVOSTACK_DB or 'db:' in the config file)."
+        f"(set it with {DB_SETTING})."
     )
+
+
+def open_configured_store(url: str) -> Store:
+    """The store the database URL names; a URL that cannot name one is a ConfigError."""
+    try:
+        return open_store(url)
+    except UnsupportedDatabaseURL as exc:
+        raise ConfigError(
+            f"Invalid configuration: db = {redacted_url(url)}: {str(exc).rstrip('.')}. "
+            f"Set it with {DB_SETTING}."
+        ) from None
 
 
 class Stack:
@@ -73,7 +87,7 @@ class Stack:
         providers: list[InferenceProvider] | None = None,
     ):
         self.config = config
-        self.store = store or open_store(config.database_url)
+        self.store = store or open_configured_store(config.database_url)
         if providers is None:
             settings = provider_settings(config)
             providers = [create_provider(s) for s in settings]

@@ -97,6 +97,34 @@ def test_a_database_out_of_reach_stops_the_server_with_one_line(
     assert "s3cret" not in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        (["--db", "mysql://root:s3cret-pw@db/x"], "db = mysql://root:***@db/x"),
+        (["--db", "postgresql://u@db/x?pool_max_size=many"], "pool_max_size"),
+        (["--config", "{tmp}/two-embedded.yaml"], "provider ids must be unique"),
+    ],
+    ids=["unknown-scheme", "bad-pool-setting", "duplicate-provider-ids"],
+)
+def test_a_database_url_or_providers_that_cannot_work_stop_the_server_with_one_line(
+    tmp_path: Path, setting: list[str], expected: str
+) -> None:
+    (tmp_path / "two-embedded.yaml").write_text("providers: [{type: embedded}, {type: embedded}]")
+    result = subprocess.run(
+        [sys.executable, "-m", "convostack", "serve", "--port", str(free_port()),
+         *(arg.format(tmp=tmp_path) for arg in setting)],
+        env={"CONVOSTACK_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("Error: Invalid configuration: ")
+    assert expected in lines[0]
+    assert "s3cret" not in lines[0]
+
+
 def test_openapi_document_lists_the_conversations_api(http: httpx2.Client) -> None:
     document = http.get("/openapi.json").json()
     assert document["openapi"].startswith("3.")
