@@ -21,8 +21,9 @@ Three adaptations to the runtime and this model:
   `tools`. So when `tool_choice` names a function (or is "required"), the call is made
   here: the function's parameter schema becomes a grammar (`response_format`), the
   prompt says which function to call, and the JSON the model writes comes back as a
-  tool call. With `tool_choice` "auto" or "none" the model answers in text. Tool calls
-  and results already in the history are given to the model as text.
+  tool call (embedded_tool_calls.py). With `tool_choice` "auto" or "none" the model
+  answers in text. Tool calls and results already in the history are given to the model
+  as text.
 - The runtime always opens an HTTP listener of its own, which cannot be turned off. It
   is bound to a Unix socket in a private temporary folder (mode 0700), locked with a
   random API key; on systems without Unix sockets, to 127.0.0.1 with that key.
@@ -45,7 +46,6 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ from convostack.providers.base import (
     ProviderError,
     UnsupportedByProvider,
 )
+from convostack.providers.embedded_tool_calls import ToolCallChunks, ToolPlan, plan_tools
 from convostack.providers.settings import EmbeddedSettings
 
 log = logging.getLogger(__name__)
@@ -108,14 +109,7 @@ def _runtime() -> Any:
 # --- requests ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _ToolPlan:
-    """The model must call a function: `name`, or when None, one it picks from several."""
-
-    name: str | None
-
-
-def _prepare(request: JSONDict, model_id: str) -> tuple[JSONDict, _ToolPlan | None]:
+def _prepare(request: JSONDict, model_id: str) -> tuple[JSONDict, ToolPlan | None]:
     """Adapt an OpenAI chat request to what llama.cpp's server and this model accept."""
     prepared = {k: v for k, v in request.items() if k not in _DROPPED_KEYS}
     if "max_completion_tokens" in prepared:
@@ -124,7 +118,7 @@ def _prepare(request: JSONDict, model_id: str) -> tuple[JSONDict, _ToolPlan | No
     prepared["messages"] = [
         _message(message, n, model_id) for n, message in enumerate(request.get("messages") or [])
     ]
-    plan = _plan_tools(prepared)
+    plan = plan_tools(prepared)
     prepared["stream"] = True
     prepared["stream_options"] = {"include_usage": True}
     return prepared, plan
@@ -163,153 +157,7 @@ def _call_as_text(call: JSONDict) -> str:
     return json.dumps({"name": function.get("name"), "arguments": arguments})
 
 
-def _plan_tools(prepared: JSONDict) -> _ToolPlan | None:
-    """Under a tool_choice that demands a call: the grammar and prompt that make it."""
-    functions = _functions(prepared.pop("tools", None) or [])
-    choice = prepared.pop("tool_choice", None)
-    prepared.pop("parallel_tool_calls", None)
-    if choice in (None, "auto", "none"):
-        return None  # this model's template shows no tools: a text answer
-    if choice == "required" and functions:
-        selected = list(functions)
-    elif isinstance(choice, dict) and choice.get("type", "function") == "function":
-        name = (choice.get("function") or {}).get("name") or choice.get("name")
-        if name not in functions:
-            raise _bad_tool_choice(f"tool_choice names the function {name!r}, not in tools.")
-        selected = [name]
-    elif choice == "required":
-        raise _bad_tool_choice("tool_choice 'required' needs at least one tool in tools.")
-    else:
-        raise _bad_tool_choice(
-            "tool_choice must be 'none', 'auto', 'required' or "
-            '{"type": "function", "function": {"name": ...}} for the embedded model.'
-        )
-    described = [
-        f"{name}: {functions[name].get('description') or ''} Arguments, as JSON schema: "
-        f"{json.dumps(_parameters(functions[name]))}"
-        for name in selected
-    ]
-    if len(selected) == 1:
-        schema = _parameters(functions[selected[0]])
-        instructions = f"Call the function {described[0]}\nReply with the arguments only."
-    else:
-        schema = {"anyOf": [_named_call(name, functions[name]) for name in selected]}
-        instructions = (
-            "Call one of these functions:\n" + "\n".join(f"- {d}" for d in described) + "\n"
-            'Reply only with {"name": <function name>, "arguments": <its arguments>}.'
-        )
-    prepared["response_format"] = {
-        "type": "json_schema",
-        "json_schema": {"name": "tool_call", "schema": schema},
-    }
-    prepared["messages"] = _with_instructions(prepared["messages"], instructions)
-    return _ToolPlan(selected[0] if len(selected) == 1 else None)
-
-
-def _functions(tools: Any) -> dict[str, JSONDict]:
-    functions: dict[str, JSONDict] = {}
-    for n, tool in enumerate(tools if isinstance(tools, list) else [tools]):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str) or not name or tool.get("type") != "function":
-            raise UnsupportedByProvider(
-                "The embedded model takes only tools of type 'function', each with a name.",
-                code="invalid_value",
-                param=f"tools[{n}]",
-            )
-        functions[name] = tool["function"]
-    return functions
-
-
-def _bad_tool_choice(message: str) -> UnsupportedByProvider:
-    return UnsupportedByProvider(message, code="invalid_value", param="tool_choice")
-
-
-def _named_call(name: str, function: JSONDict) -> JSONDict:
-    return {
-        "type": "object",
-        "properties": {"name": {"const": name}, "arguments": _parameters(function)},
-        "required": ["name", "arguments"],
-        "additionalProperties": False,
-    }
-
-
-def _parameters(function: JSONDict) -> JSONDict:
-    parameters = function.get("parameters")
-    return parameters if isinstance(parameters, dict) and parameters else {"type": "object"}
-
-
-def _with_instructions(messages: list[Any], instructions: str) -> list[Any]:
-    first = messages[0] if messages else None
-    if isinstance(first, dict) and first.get("role") in ("system", "developer"):
-        content = first.get("content")
-        if isinstance(content, str):
-            return [{**first, "content": f"{content}\n\n{instructions}"}, *messages[1:]]
-        if isinstance(content, list):
-            part = {"type": "text", "text": f"\n\n{instructions}"}
-            return [{**first, "content": [*content, part]}, *messages[1:]]
-    return [{"role": "system", "content": instructions}, *messages]
-
-
 # --- answers ----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _ToolCallChunks:
-    """Turns the JSON the model writes under a tool plan into tool-call deltas."""
-
-    plan: _ToolPlan
-    call_id: str = field(default_factory=lambda: "call_" + secrets.token_hex(12))
-    started: bool = False
-    buffered: list[str] = field(default_factory=list)
-
-    def convert(self, chunk: JSONDict) -> JSONDict | None:
-        choices = chunk.get("choices")
-        if not choices:
-            return chunk  # the usage chunk
-        choice = choices[0]
-        delta = dict(choice.get("delta") or {})
-        text = delta.pop("content", None)
-        if "role" in delta:
-            delta["content"] = None
-        finish = choice.get("finish_reason")
-        calls: list[JSONDict] = []
-        if self.plan.name is not None:
-            if text:
-                calls.append(self._call(self.plan.name, text))
-        else:
-            if text:
-                self.buffered.append(text)
-            if finish is not None:
-                calls.extend(self._buffered_call(delta))
-        if calls:
-            delta["tool_calls"] = calls
-        if finish == "stop" and self.started:
-            finish = "tool_calls"
-        if not delta and finish is None and not choice.get("logprobs"):
-            return None
-        return {**chunk, "choices": [{**choice, "delta": delta, "finish_reason": finish}]}
-
-    def _call(self, name: str, arguments: str) -> JSONDict:
-        if self.started:
-            return {"index": 0, "function": {"arguments": arguments}}
-        self.started = True
-        return {
-            "index": 0,
-            "id": self.call_id,
-            "type": "function",
-            "function": {"name": name, "arguments": arguments},
-        }
-
-    def _buffered_call(self, delta: JSONDict) -> list[JSONDict]:
-        text = "".join(self.buffered)
-        try:
-            call = json.loads(text)
-            name, arguments = call["name"], call["arguments"]
-        except (ValueError, KeyError, TypeError):
-            delta["content"] = text  # cut off before the JSON was complete
-            return []
-        return [self._call(str(name), json.dumps(arguments))]
 
 
 def _assemble(chunks: list[JSONDict], provider_id: str) -> JSONDict:
@@ -397,7 +245,7 @@ def _error_in_body(error: Any, provider_id: str, n_ctx: int) -> APIError:
     return ProviderError(f"Embedded provider '{provider_id}' failed: {message}")
 
 
-def _runtime_exception(exc: BaseException, provider_id: str, plan: _ToolPlan | None) -> APIError:
+def _runtime_exception(exc: BaseException, provider_id: str, plan: ToolPlan | None) -> APIError:
     """An exception the runtime raised instead of answering with an error body."""
     if isinstance(exc, APIError):
         return exc
@@ -569,7 +417,7 @@ class EmbeddedProvider:
             raise _runtime_exception(exc, self.id, plan) from exc
         checked = [self._check(chunk) for chunk in chunks]
         if plan is not None:
-            tools = _ToolCallChunks(plan)
+            tools = ToolCallChunks(plan)
             checked = [c for c in (tools.convert(chunk) for chunk in checked) if c is not None]
         return _assemble(checked, self.id)
 
@@ -583,7 +431,7 @@ class EmbeddedProvider:
             server, prepared, lambda chunk: loop.call_soon_threadsafe(queue.put_nowait, chunk), stop
         )
         future.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, _END))
-        tools = _ToolCallChunks(plan) if plan is not None else None
+        tools = ToolCallChunks(plan) if plan is not None else None
         try:
             while (chunk := await queue.get()) is not _END:
                 checked = self._check(chunk)
