@@ -64,8 +64,11 @@ test-live: install
 	$(BIN)/pytest -q tests/live/test_embedded_smoke.py --inference-mode=live --stack-config=server
 
 # What CI runs: static checks, unit tests, the integration suite in both modes (replaying
-# recorded model output), then the live smoke test.
-test: lint typecheck test-unit test-library test-server test-postgres test-live
+# recorded model output), the live smoke test, then the PostgreSQL suites, the slowest
+# and the only ones needing a database server, last, so that a failure there hides no
+# other suite's result. The first failing suite fails `make test` (`make -k test` runs
+# the rest anyway).
+test: lint typecheck test-unit test-library test-server test-live test-postgres
 
 # Benchmarks print a JSON summary each.
 bench-embedded: install
