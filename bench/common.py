@@ -253,8 +253,11 @@ def fake_upstream(port: int, logs: Path) -> Proc:
     return proc
 
 
-def convostack_serve(port: int, home: Path, upstream: str, logs: Path) -> Proc:
-    """`convostack serve` on SQLite under `home`, one process, uvicorn, the fake upstream."""
+def convostack_serve(
+    port: int, home: Path, upstream: str, logs: Path, db: str | None = None
+) -> Proc:
+    """`convostack serve`, one process, uvicorn, the fake upstream; on the database `db`
+    (a URL), by default SQLite under `home`."""
     inherited = {k: "" for k in os.environ if k.startswith("CONVOSTACK_")}
     # Room for the 10,000-item conversations of bench/latency.py and the turns on them
     # (where the setting exists; an unknown CONVOSTACK_ variable is ignored).
@@ -269,7 +272,7 @@ def convostack_serve(port: int, home: Path, upstream: str, logs: Path) -> Proc:
         "--port",
         str(port),
         "--db",
-        f"sqlite:///{home / 'bench.db'}",
+        db or f"sqlite:///{home / 'bench.db'}",
         "--upstream",
         upstream,
         "--log-level",
@@ -414,9 +417,11 @@ def wrk(
     server: Proc | None = None,
     upstream: Proc | None = None,
     headers: Mapping[str, str] | None = None,
+    database_cpu_s: Callable[[], float] | None = None,
 ) -> WrkRun:
     """wrk with `threads` threads and `connections` connections for `duration_s`, cycling
-    through the requests in `requests_file`; the server's CPU is measured around it."""
+    through the requests in `requests_file`; the server's CPU is measured around it (and,
+    apart, the upstream's and a separate database server's, from `database_cpu_s`)."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: apt-get install -y wrk (make bench does)")
     env = {**os.environ, "BENCH_REQUESTS": str(requests_file), "BENCH_THREADS": str(threads)}
@@ -436,12 +441,14 @@ def wrk(
     load_before = load_average()
     cpu_before = server.cpu_s() if server else 0.0
     upstream_before = upstream.cpu_s() if upstream else 0.0
+    database_before = database_cpu_s() if database_cpu_s else 0.0
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=duration_s + 60, check=False
     )
     cpu_after = server.cpu_s() if server else 0.0
     upstream_cpu = (upstream.cpu_s() - upstream_before) if upstream else 0.0
+    database_cpu = (database_cpu_s() - database_before) if database_cpu_s else 0.0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
@@ -466,6 +473,11 @@ def wrk(
             **(
                 {"upstream_cpu_us_per_request": round(upstream_cpu * 1e6 / count, 1)}
                 if upstream and count
+                else {}
+            ),
+            **(
+                {"database_cpu_us_per_request": round(database_cpu * 1e6 / count, 1)}
+                if database_cpu_s and count
                 else {}
             ),
         },

@@ -9,6 +9,7 @@ that the client's own cost is small and the same for every server; nothing is su
   against the fake upstream's own time to its first text chunk for the same history.
 
     python bench/latency.py [--samples 200] [--sizes 10,100,1000,10000]
+                            [--storage sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from common import (
     scratch_dir,
     stats_ms,
 )
-from targets import Target, launch_convostack, message, new_conversations, running, seed_items
+from targets import OURS, Target, message, new_conversations, running, seed_items
 
 SIZES = (10, 100, 1000, 10_000)
 ECHO_COUNT = re.compile(rb"\[(\d+) (?:messages|items)\]")
@@ -278,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--growth-samples", type=int, default=20)
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
+    parser.add_argument(
+        "--storage", choices=tuple(OURS), default="sqlite", help="convostack's database"
+    )
     args = parser.parse_args(argv)
     exit_on_sigterm()
     sizes = tuple(int(s) for s in args.sizes.split(","))
@@ -286,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         upstream_proc = fake_upstream(port, work / "logs")
         upstream_base = f"http://127.0.0.1:{port}"
         try:
-            with running(launch_convostack, upstream_base + "/v1", work) as target:
+            with running(OURS[args.storage][1], upstream_base + "/v1", work) as target:
                 summary = latency(
                     target,
                     upstream_base,

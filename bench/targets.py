@@ -1,7 +1,8 @@
 """The servers under test, behind one shape: a base URL, a model id, a process to measure.
 
-convostack is started here; each peer by its own launcher in `bench/peers/peers.py`,
-from the venv its install script made. Every server talks to the same fake upstream.
+convostack is started here, on SQLite or on a throwaway PostgreSQL (bench/pgserver.py);
+each peer by its own launcher in `bench/peers/peers.py`, from the venv its install
+script made. Every server talks to the same fake upstream.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from common import (
     spawn,
     wait_healthy,
 )
+from pgserver import POSTGRES
 
 
 @dataclass
@@ -40,6 +42,10 @@ class Target:
     note: str = ""
     # Connections used to create and fill conversations before measuring.
     seed_workers: int = 8
+    # CPU seconds so far of a database server apart from the target (PostgreSQL): not
+    # the target's, reported beside it.
+    database_cpu_s: Callable[[], float] | None = None
+    database_url: str = ""  # when it is on the throwaway PostgreSQL
 
     def client(self, timeout_s: float = 120.0) -> Client:
         return Client(self.base, timeout_s)
@@ -57,6 +63,32 @@ def launch_convostack(port: int, upstream: str, work: Path) -> Target:
     proc = convostack_serve(port, work / "home", upstream, work / "logs")
     startup = wait_healthy(proc, f"http://127.0.0.1:{port}/v1/health", timeout_s=60)
     return Target("convostack", f"http://127.0.0.1:{port}", FAKE_MODEL, proc, startup)
+
+
+def launch_convostack_postgres(port: int, upstream: str, work: Path) -> Target:
+    """`convostack serve --db postgresql://...` on a new database of the throwaway server
+    (started on first use; its default pool settings, as a user would get them)."""
+    url = POSTGRES.database().replace("postgres://", "postgresql://", 1)
+    proc = convostack_serve(port, work / "home", upstream, work / "logs", db=url)
+    startup = wait_healthy(proc, f"http://127.0.0.1:{port}/v1/health", timeout_s=60)
+    return Target(
+        "convostack-pg",
+        f"http://127.0.0.1:{port}",
+        FAKE_MODEL,
+        proc,
+        startup,
+        storage="PostgreSQL",
+        note="convostack serve --db postgresql://... (pool 2-10), PostgreSQL not counted",
+        database_cpu_s=POSTGRES.cpu_s,
+        database_url=url,
+    )
+
+
+# convostack's own targets by the name of their storage (bench/run.py --ours).
+OURS: dict[str, tuple[str, Launcher]] = {
+    "sqlite": ("convostack", launch_convostack),
+    "postgres": ("convostack-pg", launch_convostack_postgres),
+}
 
 
 # A venv with convostack and granian (pip install -e . granian), for the server comparison.

@@ -10,6 +10,7 @@ Each row also gives wrk's latency percentiles, the error counts (connect/read/wr
 timeout and non-2xx `status`), and the server's own CPU microseconds per request.
 
     python bench/throughput.py [--duration 10] [--connections 16] [--growth]
+                               [--storage sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from common import (
     wrk,
 )
 from targets import (
+    OURS,
     Target,
-    launch_convostack,
     launch_convostack_granian,
     message,
     new_conversations,
@@ -96,14 +97,17 @@ def measure(
             connections=connections,
             server=target.proc,
             upstream=upstream if scenario == "turn" else None,
+            database_cpu_s=target.database_cpu_s,
         )
         rows[scenario] = run.as_dict()
         errors = sum(run.errors.values())
+        database = run.extra.get("database_cpu_us_per_request")
         log(
             f"  {target.name} {scenario} c={connections}: {run.requests_per_s:,.0f} req/s, "
             f"p50 {run.latency_ms['p50']} ms, p99 {run.latency_ms['p99']} ms, "
-            f"{run.server_cpu_us_per_request} us CPU/req, errors {errors}, "
-            f"load {run.load_before}->{run.load_after}"
+            f"{run.server_cpu_us_per_request} us CPU/req"
+            + ("" if database is None else f" (+ {database} in PostgreSQL, not counted)")
+            + f", errors {errors}, load {run.load_before}->{run.load_after}"
         )
     return rows
 
@@ -157,13 +161,19 @@ def main(argv: list[str] | None = None) -> None:
         default="uvicorn",
         help="the ASGI server under convostack (granian: see targets.GRANIAN)",
     )
+    parser.add_argument(
+        "--storage", choices=tuple(OURS), default="sqlite", help="convostack's database"
+    )
     args = parser.parse_args(argv)
+    if args.server == "granian" and args.storage != "sqlite":
+        parser.error("--server granian runs on SQLite only")
     exit_on_sigterm()
     with scratch_dir("convostack-bench-") as work:
         upstream_port = free_port()
         upstream = fake_upstream(upstream_port, work / "logs")
         try:
-            launcher = launch_convostack_granian if args.server == "granian" else launch_convostack
+            granian = args.server == "granian"
+            launcher = launch_convostack_granian if granian else OURS[args.storage][1]
             with running(launcher, f"http://127.0.0.1:{upstream_port}/v1", work) as t:
                 summary = throughput(
                     t,

@@ -6,19 +6,15 @@ storage in the scratch folder, and returns it healthy (or raises, with its log's
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 from common import free_port, spawn, wait_healthy
+from pgserver import POSTGRES
 from targets import Launcher, Target
 
 PEERS_DIR = Path(os.environ.get("BENCH_PEERS_DIR", "/tmp/convostack-peers"))
@@ -156,67 +152,21 @@ def launch_agentic_api(port: int, upstream: str, work: Path) -> Target:
     )
 
 
-# --- SGLang Model Gateway, on a throwaway PostgreSQL -----------------------------------
-
-
-def _pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql")
-    return found[-1].parent
-
-
-def _as_postgres(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run a PostgreSQL tool as the postgres user when we are root (initdb refuses root)."""
-    if os.geteuid() == 0:
-        argv = ["runuser", "-u", "postgres", "--", *argv]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
-
-
-@contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    """A PostgreSQL cluster in `work`, on a free port of 127.0.0.1; yields a database URL."""
-    pg = _pg_bin()
-    # Its own folder under /tmp: the postgres user cannot enter the bench's private one.
-    work = Path(tempfile.mkdtemp(prefix="convostack-bench-pg-"))
-    data = work / "pgdata"
-    if os.geteuid() == 0:
-        shutil.chown(work, "postgres")
-    _as_postgres([str(pg / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"])
-    port = free_port()
-    options = f"-h 127.0.0.1 -p {port} -k {work} -c fsync=on -c max_connections=100"
-    _as_postgres([str(pg / "pg_ctl"), "-D", str(data), "-o", options,
-                  "-l", str(work / "postgres.log"), "-w", "start"])  # fmt: skip
-    try:
-        _as_postgres([str(pg / "createdb"), "-h", "127.0.0.1", "-p", str(port),
-                      "-U", "postgres", "bench"])  # fmt: skip
-        yield f"postgres://postgres@127.0.0.1:{port}/bench"
-    finally:
-        try:
-            _as_postgres([str(pg / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+# --- SGLang Model Gateway, on the throwaway PostgreSQL of bench/pgserver.py -----------
 
 
 def launch_smg(port: int, upstream: str, work: Path) -> Target:
     home = work / "smg"
     home.mkdir(parents=True, exist_ok=True)
-    database = throwaway_postgres()
-    url = database.__enter__()
     argv = [
         str(PEERS_DIR / "smg" / "bin" / "smg"), "launch",
         "--host", "127.0.0.1", "--port", str(port),
         "--backend", "openai",
         "--worker-urls", upstream.removesuffix("/v1"),
-        "--history-backend", "postgres", "--postgres-db-url", url,
+        "--history-backend", "postgres", "--postgres-db-url", POSTGRES.database(),
         "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port()),
     ]  # fmt: skip
-    try:
-        proc = spawn("smg", argv, work / "logs", env={"HOME": str(home)}, cwd=home)
-    except BaseException:
-        database.__exit__(None, None, None)
-        raise
-    proc.cleanups.append(lambda: _close(database))
+    proc = spawn("smg", argv, work / "logs", env={"HOME": str(home)}, cwd=home)
     try:
         startup = wait_healthy(proc, f"http://127.0.0.1:{port}/health", timeout_s=60)
         _wait_worker(port)
@@ -232,11 +182,8 @@ def launch_smg(port: int, upstream: str, work: Path) -> Target:
         upstream_route="/v1/responses",
         storage="PostgreSQL",
         note="smg==1.13.0 (Rust), history on PostgreSQL (its memory not counted)",
+        database_cpu_s=POSTGRES.cpu_s,
     )
-
-
-def _close(database: contextlib.AbstractContextManager[str]) -> None:
-    database.__exit__(None, None, None)
 
 
 def _wait_worker(port: int, timeout_s: float = 30.0) -> None:
