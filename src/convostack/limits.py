@@ -64,14 +64,19 @@ class Limits:
         self, conversation_id: str, existing: int, adding: int, param: str
     ) -> None:
         if existing + adding > self.max_items_per_conversation:
-            raise InvalidRequestError(
-                f"Conversation '{conversation_id}' holds {existing} items; adding {adding} "
-                f"would pass the limit of {self.max_items_per_conversation} items per "
-                "conversation (setting max_items_per_conversation). Start a new "
-                "conversation, or delete items from this one.",
-                code="conversation_too_long",
-                param=param,
-            )
+            raise self.conversation_too_long(conversation_id, existing, adding, param)
+
+    def conversation_too_long(
+        self, conversation_id: str, existing: int, adding: int, param: str
+    ) -> InvalidRequestError:
+        return InvalidRequestError(
+            f"Conversation '{conversation_id}' holds {existing} items; adding {adding} "
+            f"would pass the limit of {self.max_items_per_conversation} items per "
+            "conversation (setting max_items_per_conversation). Start a new "
+            "conversation, or delete items from this one.",
+            code="conversation_too_long",
+            param=param,
+        )
 
     def check_tool_count(self, count: int) -> None:
         if count > self.max_tools:

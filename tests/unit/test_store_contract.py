@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from convostack.storage.base import (
+    ConversationFull,
     ConversationMissing,
     ConversationRow,
     CursorMissing,
@@ -169,6 +170,35 @@ async def test_duplicate_ids_write_nothing(store: Store) -> None:
     assert await _ids(store, "conv_d") == ["a", "n1"]
     # An id is unique per conversation only.
     await _conversation(store, "conv_d2", "a")
+
+
+async def test_the_item_limit_counts_live_items_and_writes_nothing_past_it(
+    store: Store,
+) -> None:
+    await _conversation(store, "conv_l", "a", "b", "c")
+    with pytest.raises(ConversationFull) as full:
+        await store.append_items(OWNER, "conv_l", _items("d", "e"), max_items=4)
+    assert full.value.held == 3
+    assert await _ids(store, "conv_l") == ["a", "b", "c"]
+    await store.delete_item(OWNER, "conv_l", "b")  # a tombstone is not counted
+    await store.append_items(OWNER, "conv_l", _items("d", "e"), max_items=4)
+    assert await _ids(store, "conv_l") == ["a", "c", "d", "e"]
+    with pytest.raises(ConversationFull) as again:
+        await store.append_items(OWNER, "conv_l", _items("f"), max_items=4)
+    assert again.value.held == 4
+    with pytest.raises(ConversationMissing):
+        await store.append_items(OWNER, "conv_none", _items("f"), max_items=4)
+
+
+async def test_appending_after_the_last_item_was_deleted_keeps_the_order(store: Store) -> None:
+    await _conversation(store, "conv_t", "a", "b")
+    await store.delete_item(OWNER, "conv_t", "b")
+    await store.append_items(OWNER, "conv_t", _items("c"))
+    page = await store.list_items(OWNER, "conv_t", after="b", limit=5, order="asc")
+    assert page.ids == ["c"]
+    with pytest.raises(DuplicateItemId):  # a deleted item's id stays taken
+        await store.append_items(OWNER, "conv_t", _items("b"))
+    assert await _ids(store, "conv_t") == ["a", "c"]
 
 
 async def test_find_item_takes_the_newest_of_the_owners(store: Store) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import orjson
 
@@ -26,6 +26,7 @@ from convostack.ids import MAX_ID_LENGTH, check_id, new_conversation_id
 from convostack.limits import Limits
 from convostack.metadata import check_metadata
 from convostack.storage.base import (
+    ConversationFull,
     ConversationMissing,
     ConversationRow,
     CursorMissing,
@@ -83,17 +84,9 @@ def check_item_id(item_id: str) -> str:
     return item_id
 
 
-@runtime_checkable
-class ItemCounter(Protocol):
-    """A store that counts a conversation's items without reading them (optional)."""
-
-    async def item_count(self, owner: str, conversation_id: str) -> int: ...
-
-
 class ConversationService:
     def __init__(self, store: Store, limits: Limits | None = None):
         self._store = store
-        self._counter = store if isinstance(store, ItemCounter) else None
         self.limits = limits or Limits()
 
     async def prepare_items(
@@ -173,31 +166,19 @@ class ConversationService:
         check_id(conversation_id, "conv", "conversation_id")
         items = check_item_count(raw_items, "items", minimum=1)
         prepared = await self.prepare_items(owner, items, "items")
-        existing = await self.item_count(owner, conversation_id)
-        self.limits.check_conversation_size(conversation_id, existing, len(items), "items")
-        await self.append(owner, conversation_id, prepared)
-        return prepared.items
-
-    async def item_count(self, owner: str, conversation_id: str) -> int:
-        """How many items the conversation holds now (for the per-conversation limit).
-
-        A store that can count does (one query, no item read); another reads every item.
-        A turn gets the number from the history it loads anyway. Checked before the
-        append, not inside it, so concurrent appends can pass the limit by at most one
-        call's items each.
-        """
         try:
-            if self._counter is not None:
-                return await self._counter.item_count(owner, conversation_id)
-            return len(await self._store.all_items(owner, conversation_id))
+            await self._store.append_items(
+                owner,
+                conversation_id,
+                prepared.items,
+                max_items=self.limits.max_items_per_conversation,
+            )
         except ConversationMissing:
             raise conversation_not_found(conversation_id) from None
-
-    async def append(self, owner: str, conversation_id: str, prepared: PreparedItems) -> None:
-        try:
-            await self._store.append_items(owner, conversation_id, prepared.items)
-        except ConversationMissing:
-            raise conversation_not_found(conversation_id) from None
+        except ConversationFull as exc:
+            raise self.limits.conversation_too_long(
+                conversation_id, exc.held, len(items), "items"
+            ) from None
         except DuplicateItemId as exc:
             param = prepared.param_of(exc.item_id)
             raise InvalidRequestError(
@@ -206,6 +187,7 @@ class ConversationService:
                 code="invalid_value",
                 param=f"{param}.id" if param else None,
             ) from None
+        return prepared.items
 
     async def list_items(
         self, owner: str, conversation_id: str, *, after: str | None, limit: int, order: Order

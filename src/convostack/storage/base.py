@@ -104,6 +104,16 @@ class DuplicateItemId(StoreError):
         self.item_id = item_id
 
 
+class ConversationFull(StoreError):
+    """An append would take the conversation past its item limit; `held` is how many
+    items it holds now."""
+
+    def __init__(self, conversation_id: str, held: int):
+        super().__init__(conversation_id)
+        self.conversation_id = conversation_id
+        self.held = held
+
+
 class StoreUnavailable(StoreError):
     """The database cannot be reached or is locked for too long; the caller may retry."""
 
@@ -134,11 +144,18 @@ class Store(Protocol):
         ...
 
     async def append_items(
-        self, owner: str, conversation_id: str, items: Sequence[NewItem]
+        self,
+        owner: str,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        *,
+        max_items: int | None = None,
     ) -> None:
         """Appends as one block, after every item already there.
 
-        Raises ConversationMissing or DuplicateItemId; on error nothing is appended.
+        Raises ConversationMissing, DuplicateItemId, or ConversationFull if the
+        conversation would then hold more than `max_items` items (deleted ones not
+        counted); on error nothing is appended.
         """
         ...
 

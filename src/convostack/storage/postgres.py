@@ -37,6 +37,7 @@ from convostack.storage import migrations, redacted_url
 from convostack.storage import postgres_items as sql
 from convostack.storage import postgres_responses as responses
 from convostack.storage.base import (
+    ConversationFull,
     ConversationMissing,
     ConversationRow,
     CursorMissing,
@@ -289,8 +290,20 @@ class PostgresStore:
             raise ConversationMissing(conversation_id)
 
     async def append_items(
-        self, owner: str, conversation_id: str, items: Sequence[NewItem]
+        self,
+        owner: str,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        *,
+        max_items: int | None = None,
     ) -> None:
+        if max_items is not None:
+            # Counted before the append, not with it: concurrent appends to one
+            # conversation can each pass the check, so the limit may be passed by at
+            # most one call's items each.
+            held = await self.item_count(owner, conversation_id)
+            if held + len(items) > max_items:
+                raise ConversationFull(conversation_id, held)
         row = await self._write_items(
             sql.APPEND,
             conversation_id,

@@ -20,6 +20,7 @@ import orjson
 from convostack.storage import migrations
 from convostack.storage import sqlite_responses as responses
 from convostack.storage.base import (
+    ConversationFull,
     ConversationMissing,
     ConversationRow,
     CursorMissing,
@@ -58,15 +59,22 @@ def _conversation(conn: sqlite3.Connection, owner: str, conversation_id: str) ->
     return _row_to_conversation(row)
 
 
-def _check_conversation(conn: sqlite3.Connection, owner: str, conversation_id: str) -> int:
-    """That the conversation exists and is the owner's; how many items it ever had."""
+def _size(conn: sqlite3.Connection, owner: str, conversation_id: str) -> tuple[int, int]:
+    """That the conversation exists and is the owner's: how many items it ever had (its
+    highest seq plus one: a deleted item leaves a tombstone), and how many of them were
+    deleted."""
     row = conn.execute(
-        "SELECT next_seq FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
+        "SELECT (SELECT max(seq) FROM items WHERE conversation_id = ?1), deleted_items "
+        "FROM conversations WHERE id = ?1 AND owner = ?2",
+        (conversation_id, owner),
     ).fetchone()
     if row is None:
         raise ConversationMissing(conversation_id)
-    appended: int = row[0]
-    return appended
+    return (0 if row[0] is None else row[0] + 1), row[1]
+
+
+def _appended(conn: sqlite3.Connection, owner: str, conversation_id: str) -> int:
+    return _size(conn, owner, conversation_id)[0]
 
 
 def _body(row: tuple[bytes] | None, item_id: str) -> bytes:
@@ -76,46 +84,39 @@ def _body(row: tuple[bytes] | None, item_id: str) -> bytes:
 
 
 def _append(
-    conn: sqlite3.Connection, owner: str, conversation_id: str, items: Sequence[NewItem]
+    conn: sqlite3.Connection,
+    owner: str,
+    conversation_id: str,
+    items: Sequence[NewItem],
+    max_items: int | None = None,
 ) -> None:
-    row = conn.execute(
-        "UPDATE conversations SET next_seq = next_seq + ? WHERE id = ? AND owner = ? "
-        "RETURNING next_seq",
-        (len(items), conversation_id, owner),
-    ).fetchone()
-    if row is None:
-        raise ConversationMissing(conversation_id)
-    first = row[0] - len(items)
-    now = int(time.time())
-    try:
-        conn.executemany(
-            "INSERT INTO items (conversation_id, seq, id, type, created_at, body) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (conversation_id, first + n, item.id, item.type, now, item.body)
-                for n, item in enumerate(items)
-            ],
-        )
-    except sqlite3.IntegrityError:
-        # The operation's savepoint (or transaction) undoes the rows inserted before it.
-        raise DuplicateItemId(_first_duplicate(conn, conversation_id, items, first)) from None
-
-
-def _first_duplicate(
-    conn: sqlite3.Connection, conversation_id: str, items: Sequence[NewItem], first: int
-) -> str:
-    """The first of `items` whose id the conversation already held before this append
-    (rows from seq `first` on are this append's own), or that repeats an earlier one."""
+    """Insert after the last item. Run inside the batch's transaction, which holds
+    SQLite's write lock: no other append can come between the read and the insert."""
+    first, deleted = _size(conn, owner, conversation_id)
+    if max_items is not None and first - deleted + len(items) > max_items:
+        raise ConversationFull(conversation_id, first - deleted)
     seen: set[str] = set()
     for item in items:
-        exists = conn.execute(
-            "SELECT 1 FROM items WHERE conversation_id = ? AND id = ? AND seq < ?",
-            (conversation_id, item.id, first),
-        ).fetchone()
-        if exists or item.id in seen:
-            return item.id
+        if item.id in seen or _has_item(conn, conversation_id, item.id):
+            raise DuplicateItemId(item.id)
         seen.add(item.id)
-    return items[0].id
+    now = int(time.time())
+    conn.executemany(
+        "INSERT INTO items (conversation_id, seq, id, type, created_at, body) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (conversation_id, first + n, item.id, item.type, now, item.body)
+            for n, item in enumerate(items)
+        ],
+    )
+
+
+def _has_item(conn: sqlite3.Connection, conversation_id: str, item_id: str) -> bool:
+    """Whether the conversation ever held the id (a deleted item's included)."""
+    row = conn.execute(
+        "SELECT 1 FROM items WHERE id = ? AND conversation_id = ?", (item_id, conversation_id)
+    ).fetchone()
+    return row is not None
 
 
 class SqliteStore:
@@ -232,9 +233,14 @@ class SqliteStore:
         await self._write(op)
 
     async def append_items(
-        self, owner: str, conversation_id: str, items: Sequence[NewItem]
+        self,
+        owner: str,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        *,
+        max_items: int | None = None,
     ) -> None:
-        await self._write(lambda conn: _append(conn, owner, conversation_id, items))
+        await self._write(lambda conn: _append(conn, owner, conversation_id, items, max_items))
 
     async def list_items(
         self, owner: str, conversation_id: str, *, after: str | None, limit: int, order: Order
@@ -285,6 +291,10 @@ class SqliteStore:
             ).rowcount
             if not changed:
                 raise ItemMissing(item_id)
+            conn.execute(
+                "UPDATE conversations SET deleted_items = deleted_items + 1 WHERE id = ?",
+                (conversation_id,),
+            )
             return conversation
 
         return await self._write(op)
@@ -301,29 +311,9 @@ class SqliteStore:
 
         return await self._read(op)
 
-    async def item_count(self, owner: str, conversation_id: str) -> int:
-        """How many items the conversation holds (deleted ones not counted)."""
-
-        def count(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "SELECT count(*) FROM items WHERE conversation_id = ? AND body IS NOT NULL",
-                (conversation_id,),
-            ).fetchone()
-            counted: int = row[0]
-            return counted
-
-        def whole(conn: sqlite3.Connection) -> int:
-            _check_conversation(conn, owner, conversation_id)
-            return count(conn)
-
-        appended = await self._read(lambda conn: _check_conversation(conn, owner, conversation_id))
-        if appended <= INLINE_HISTORY_ITEMS:
-            return await self._read(count)
-        return await self._read_in_thread(whole)
-
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
         def length(conn: sqlite3.Connection) -> int:
-            return _check_conversation(conn, owner, conversation_id)
+            return _appended(conn, owner, conversation_id)
 
         def items(conn: sqlite3.Connection) -> list[bytes]:
             rows = conn.execute(

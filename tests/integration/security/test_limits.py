@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx2
@@ -152,6 +153,35 @@ def test_items_per_conversation(
     client.conversations.items.delete(full[0]["id"], conversation_id=conversation)
     client.conversations.items.create(conversation, items=[{"role": "user", "content": "fits"}])
     assert len(_items(client, conversation)) == limit
+
+
+def test_concurrent_appends_never_pass_the_item_limit(
+    client: openai.OpenAI, request: pytest.FixtureRequest
+) -> None:
+    if (request.config.getoption("--db") or "sqlite").startswith("postgres"):
+        pytest.skip("on PostgreSQL the count precedes the append: one call's items may pass")
+    conversation = client.conversations.create(
+        items=[{"role": "user", "content": f"m{n}"} for n in range(20)]
+    ).id
+    more = range(20, MAX_ITEMS_PER_CONVERSATION - 5)
+    client.conversations.items.create(
+        conversation, items=[{"role": "user", "content": f"m{n}"} for n in more]
+    )
+
+    def append(n: int) -> str:
+        try:
+            client.conversations.items.create(
+                conversation, items=[{"role": "user", "content": f"c{n}"}]
+            )
+        except openai.BadRequestError as exc:
+            return str(exc.code)
+        return "ok"
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        outcomes = list(pool.map(append, range(24)))
+    assert sorted(set(outcomes)) == ["conversation_too_long", "ok"]
+    assert outcomes.count("ok") == 5
+    assert len(_items(client, conversation)) == MAX_ITEMS_PER_CONVERSATION
 
 
 def _tool(n: int) -> dict[str, Any]:

@@ -1,0 +1,64 @@
+"""A database made by an older convostack opens in this one, its data intact."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from convostack.storage import migrations
+from convostack.storage.base import NewItem
+from convostack.storage.sqlite import SqliteStore, _statements
+
+OWNER = "default"
+
+
+def _older_database(path: Path, up_to: int) -> None:
+    """The schema as migrations 1 to `up_to` left it, with a conversation of three items,
+    the second deleted (a tombstone), written the way that version wrote them."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(
+        "CREATE TABLE schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+    )
+    for migration in migrations.load("sqlite"):
+        if migration.version > up_to:
+            break
+        for statement in _statements(migration.sql):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+            (migration.version, migration.name, int(time.time())),
+        )
+    conn.execute(
+        "INSERT INTO conversations (id, owner, created_at, metadata, next_seq) "
+        "VALUES ('conv_old', ?, 1, '{}', 3)",
+        (OWNER,),
+    )
+    for seq, body in enumerate((b'{"id":"a"}', None, b'{"id":"c"}')):
+        conn.execute(
+            "INSERT INTO items VALUES ('conv_old', ?, ?, 'message', 1, ?)",
+            (seq, "abc"[seq], body),
+        )
+    conn.close()
+
+
+async def test_a_version_2_database_keeps_its_items_order_and_tombstones(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _older_database(path, up_to=2)
+    store = SqliteStore(path)
+    await store.start()
+    try:
+        assert await store.all_items(OWNER, "conv_old") == [b'{"id":"a"}', b'{"id":"c"}']
+        await store.append_items(
+            OWNER, "conv_old", [NewItem("d", "message", b'{"id":"d"}')], max_items=3
+        )
+        page = await store.list_items(OWNER, "conv_old", after="b", limit=10, order="asc")
+        assert page.ids == ["c", "d"]
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT deleted_items FROM conversations").fetchall() == [(1,)]
+    assert conn.execute("SELECT seq FROM items WHERE id = 'd'").fetchall() == [(3,)]
+    conn.close()
