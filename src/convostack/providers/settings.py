@@ -6,10 +6,11 @@ HTTP client or a model runtime.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from convostack.providers.cpu_threads import default_threads
 
 
 class ProviderSettings(BaseModel):
@@ -50,10 +51,6 @@ class OpenAICompatSettings(ProviderSettings):
     max_connections: int = Field(256, ge=1, description="Pooled keep-alive connections.")
 
 
-def _default_threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
 class EmbeddedSettings(ProviderSettings):
     type: str = "embedded"
     id: str = "embedded"
@@ -67,5 +64,9 @@ class EmbeddedSettings(ProviderSettings):
     )
     n_ctx: int = Field(8192, ge=256, description="Context window in tokens.")
     n_threads: int = Field(
-        default_factory=_default_threads, ge=1, description="CPU threads for generation."
+        default_factory=default_threads,
+        ge=1,
+        description="CPU threads for generation; default: one per physical core this "
+        "process may use, less one CPU left to the server, at most 8 (on a machine of its "
+        "own, every core is faster).",
     )
