@@ -144,6 +144,36 @@ def sample_config() -> str:
     for name, field in Config.model_fields.items():
         lines.append(f"# {field.description} Env: CONVOSTACK_{name.upper()}.")
         value = defaults[name]
-        rendered = yaml.safe_dump({name: value}, default_flow_style=True).strip().strip("{}")
+        rendered = _entry(name, value)
         lines.append(f"# {rendered}" if value is None or name == "home" else rendered)
-    return "\n".join(lines)
+    return "\n".join(lines + _provider_samples())
+
+
+def _provider_samples() -> list[str]:
+    """Every provider type's settings with their defaults, as a commented 'providers:'."""
+    from convostack.providers.registry import PROVIDER_TYPES
+    from convostack.providers.settings import ProviderSettings
+
+    lines = [
+        "# Each provider type's settings, with their defaults ('<required>' has none):",
+        "# providers:",
+    ]
+    for kind, spec in PROVIDER_TYPES.items():
+        lines.append(f"#   - type: {kind}")
+        for name, field in spec.settings.model_fields.items():
+            if name == "type":
+                continue
+            # A type's own default for a common field (its id) hides the description.
+            common = ProviderSettings.model_fields.get(name)
+            lines.append(f"#     # {field.description or (common and common.description)}")
+            if field.is_required():
+                lines.append(f"#     {name}: <required>")
+            else:
+                value = field.get_default(call_default_factory=True)
+                lines.append(f"#     {_entry(name, value)}")
+    return lines
+
+
+def _entry(name: str, value: object) -> str:
+    """`name: value` in YAML, on one line."""
+    return yaml.safe_dump({name: value}, default_flow_style=True).strip().strip("{}")

@@ -152,3 +152,18 @@ async def test_a_broken_model_file_is_a_clear_error(tmp_path: Path) -> None:
     assert caught.value.code == "model_load_failed"
     assert str(broken) in caught.value.message
     assert "--log-level debug" in caught.value.message
+
+
+@pytest.mark.parametrize(("cache_prompt", "reused"), [(False, False), (True, True)])
+async def test_the_cache_prompt_setting_reuses_the_previous_prompt(
+    cache_prompt: bool, reused: bool
+) -> None:
+    embedded = EmbeddedProvider(EmbeddedSettings(n_ctx=2048, cache_prompt=cache_prompt))
+    request = {**REQUEST, "max_tokens": 2}
+    try:
+        await embedded.chat(request)
+        again = await embedded.chat(request)
+    finally:
+        await embedded.close()
+    cached = (again["usage"].get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    assert (cached > 0) is reused

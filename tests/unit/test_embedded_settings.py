@@ -1,13 +1,19 @@
-"""The embedded provider's settings: its default threads."""
+"""The embedded provider's settings: its default threads, its prompt cache, and both in
+the sample config file."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from convostack.cli import sample_config
 from convostack.providers.cpu_threads import default_threads, physical_cores
+from convostack.providers.embedded import _prepare
+from convostack.providers.registry import parse_settings
 from convostack.providers.settings import EmbeddedSettings
 
 
@@ -49,3 +55,35 @@ def test_the_default_leaves_a_cpu_of_this_process_free() -> None:
     threads = EmbeddedSettings().n_threads
     assert 1 <= threads <= max(1, allowed - 1)
     assert EmbeddedSettings(n_threads=allowed).n_threads == allowed  # still configurable
+
+
+REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize(
+    ("setting", "request_value", "sent"),
+    [(None, None, False), (True, None, True), (False, True, True), (True, False, False)],
+)
+def test_cache_prompt_is_off_unless_the_settings_or_the_request_ask(
+    setting: bool | None, request_value: bool | None, sent: bool
+) -> None:
+    settings = EmbeddedSettings() if setting is None else EmbeddedSettings(cache_prompt=setting)
+    request: dict[str, Any] = dict(REQUEST)
+    if request_value is not None:
+        request["cache_prompt"] = request_value
+    prepared, _ = _prepare(request, settings)
+    assert prepared["cache_prompt"] is sent
+
+
+def test_the_sample_config_shows_every_provider_setting_as_valid_yaml() -> None:
+    sample = sample_config()
+    commented = sample[sample.index("# providers:") :].splitlines()
+    providers = yaml.safe_load("\n".join(line.removeprefix("# ") for line in commented))
+    by_type = {raw["type"]: raw for raw in providers["providers"]}
+    assert by_type["embedded"]["cache_prompt"] is False
+    assert by_type["embedded"]["n_threads"] == EmbeddedSettings().n_threads
+    assert by_type["openai_compat"]["base_url"] == "<required>"
+    by_type["openai_compat"]["base_url"] = "http://127.0.0.1:8000/v1"
+    for n, raw in enumerate(providers["providers"]):
+        assert parse_settings(raw, f"providers[{n}]").model_dump() == raw
+    assert "# None" not in sample  # every setting described

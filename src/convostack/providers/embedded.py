@@ -14,9 +14,10 @@ stops at the next token once the consumer goes away (a closed stream, a cancelle
 request, or the provider closing). A non-streaming answer is assembled from the chunks.
 
 Three adaptations to the runtime and this model:
-- Prompt caching is off unless a request asks for it (`"cache_prompt": true`): reusing
-  the KV cache of an earlier request changes the logits slightly, so the same request
-  at temperature 0 would give different text depending on what ran before it.
+- Prompt caching is off unless the settings (`cache_prompt`) or a request
+  (`"cache_prompt": true`) ask for it: reusing the KV cache of an earlier request changes
+  the logits slightly, so the same request at temperature 0 would give different text
+  depending on what ran before it.
 - The model's chat template has no tool-call format, and llama.cpp then ignores
   `tools`. So when `tool_choice` names a function (or is "required"), the call is made
   here: the function's parameter schema becomes a grammar (`response_format`), the
@@ -109,12 +110,13 @@ def _runtime() -> Any:
 # --- requests ---------------------------------------------------------------------------
 
 
-def _prepare(request: JSONDict, model_id: str) -> tuple[JSONDict, ToolPlan | None]:
+def _prepare(request: JSONDict, settings: EmbeddedSettings) -> tuple[JSONDict, ToolPlan | None]:
     """Adapt an OpenAI chat request to what llama.cpp's server and this model accept."""
     prepared = {k: v for k, v in request.items() if k not in _DROPPED_KEYS}
     if "max_completion_tokens" in prepared:
         prepared["max_tokens"] = prepared.pop("max_completion_tokens")
-    prepared.setdefault("cache_prompt", False)
+    prepared.setdefault("cache_prompt", settings.cache_prompt)
+    model_id = settings.model_id
     prepared["messages"] = [
         _message(message, n, model_id) for n, message in enumerate(request.get("messages") or [])
     ]
@@ -403,7 +405,7 @@ class EmbeddedProvider:
         return chunk
 
     async def chat(self, request: JSONDict) -> JSONDict:
-        prepared, plan = _prepare(request, self.settings.model_id)
+        prepared, plan = _prepare(request, self.settings)
         server = await self._loaded()
         chunks: list[Any] = []
         stop = threading.Event()
@@ -422,7 +424,7 @@ class EmbeddedProvider:
         return _assemble(checked, self.id)
 
     async def chat_stream(self, request: JSONDict) -> AsyncIterator[JSONDict]:
-        prepared, plan = _prepare(request, self.settings.model_id)
+        prepared, plan = _prepare(request, self.settings)
         server = await self._loaded()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()

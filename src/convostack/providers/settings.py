@@ -70,3 +70,11 @@ class EmbeddedSettings(ProviderSettings):
         "process may use, less one CPU left to the server, at most 8 (on a machine of its "
         "own, every core is faster).",
     )
+    cache_prompt: bool = Field(
+        False,
+        description="Reuse the model's cache of the previous request's prompt when the "
+        "next one starts the same way (a conversation's next turn reads faster). Off: the "
+        "reuse changes the numbers slightly, so the same request at temperature 0 could "
+        "answer differently depending on what ran before it. A request's own "
+        "'cache_prompt' wins.",
+    )
