@@ -59,6 +59,15 @@ def _conversation(conn: sqlite3.Connection, owner: str, conversation_id: str) ->
     return _row_to_conversation(row)
 
 
+def _check_owned(conn: sqlite3.Connection, owner: str, conversation_id: str) -> None:
+    """That the conversation exists and is the owner's (its metadata not read)."""
+    row = conn.execute(
+        "SELECT 1 FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
+    ).fetchone()
+    if row is None:
+        raise ConversationMissing(conversation_id)
+
+
 def _size(conn: sqlite3.Connection, owner: str, conversation_id: str) -> tuple[int, int]:
     """That the conversation exists and is the owner's: how many items it ever had (its
     highest seq plus one: a deleted item leaves a tombstone), and how many of them were
@@ -246,7 +255,7 @@ class SqliteStore:
         self, owner: str, conversation_id: str, *, after: str | None, limit: int, order: Order
     ) -> ItemPage:
         def op(conn: sqlite3.Connection) -> ItemPage:
-            _conversation(conn, owner, conversation_id)
+            _check_owned(conn, owner, conversation_id)
             if after is None:
                 bound = -1 if order == "asc" else 1 << 62
             else:
@@ -272,7 +281,7 @@ class SqliteStore:
 
     async def get_item(self, owner: str, conversation_id: str, item_id: str) -> bytes:
         def op(conn: sqlite3.Connection) -> bytes:
-            _conversation(conn, owner, conversation_id)
+            _check_owned(conn, owner, conversation_id)
             row = conn.execute(
                 "SELECT body FROM items WHERE conversation_id = ? AND id = ? AND body IS NOT NULL",
                 (conversation_id, item_id),
