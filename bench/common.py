@@ -112,8 +112,9 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its live descendants."""
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User + system CPU time of a process and its live descendants; with `reaped`, also
+    that of the children it has waited for (PostgreSQL's backends that have ended)."""
     total = 0
     for member in process_tree(pid):
         try:
@@ -122,6 +123,8 @@ def cpu_seconds(pid: int) -> float:
             continue
         fields = stat.rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime
+        if reaped and member == pid:
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime
     return total / CLOCK_TICKS
 
 

@@ -146,9 +146,10 @@ class ThrowawayPostgres:
         return None
 
     def cpu_s(self) -> float:
-        """CPU seconds of the server and its live backends so far (0 when not running)."""
+        """CPU seconds of the server and its backends so far, live or ended (asyncpg
+        replaces a connection after 50,000 queries), 0 when not running."""
         pid = self.postmaster_pid()
-        return cpu_seconds(pid) if pid else 0.0
+        return cpu_seconds(pid, reaped=True) if pid else 0.0
 
     def stop(self) -> None:
         folder, self._folder = self._folder, None
