@@ -158,12 +158,13 @@ def launch_agentic_api(port: int, upstream: str, work: Path) -> Target:
 def launch_smg(port: int, upstream: str, work: Path) -> Target:
     home = work / "smg"
     home.mkdir(parents=True, exist_ok=True)
+    database = POSTGRES.database()
     argv = [
         str(PEERS_DIR / "smg" / "bin" / "smg"), "launch",
         "--host", "127.0.0.1", "--port", str(port),
         "--backend", "openai",
         "--worker-urls", upstream.removesuffix("/v1"),
-        "--history-backend", "postgres", "--postgres-db-url", POSTGRES.database(),
+        "--history-backend", "postgres", "--postgres-db-url", database,
         "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port()),
     ]  # fmt: skip
     proc = spawn("smg", argv, work / "logs", env={"HOME": str(home)}, cwd=home)
@@ -183,6 +184,7 @@ def launch_smg(port: int, upstream: str, work: Path) -> Target:
         storage="PostgreSQL",
         note="smg==1.13.0 (Rust), history on PostgreSQL (its memory not counted)",
         database_cpu_s=POSTGRES.cpu_s,
+        database_url=database,
     )
 
 
