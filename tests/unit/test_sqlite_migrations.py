@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -62,3 +64,29 @@ async def test_a_version_2_database_keeps_its_items_order_and_tombstones(tmp_pat
     assert conn.execute("SELECT deleted_items FROM conversations").fetchall() == [(1,)]
     assert conn.execute("SELECT seq FROM items WHERE id = 'd'").fetchall() == [(3,)]
     conn.close()
+
+
+# Opens the database as each worker of `serve --workers` does, and migrates it.
+_MIGRATE = """
+import sqlite3, sys
+from convostack.storage.sqlite import _migrate
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA busy_timeout = 10000")
+conn.execute("PRAGMA journal_mode = WAL")
+_migrate(conn)
+"""
+
+
+def test_processes_starting_together_apply_each_migration_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "new.db")
+    starting = [
+        subprocess.Popen([sys.executable, "-c", _MIGRATE, path], stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    for process in starting:
+        _, errors = process.communicate(timeout=60)
+        assert process.returncode == 0, errors.decode()
+    conn = sqlite3.connect(path)
+    versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
+    conn.close()
+    assert versions == [m.version for m in migrations.load("sqlite")]

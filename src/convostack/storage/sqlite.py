@@ -371,23 +371,27 @@ class SqliteStore:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations not yet applied, each in its own transaction. Several
+    processes may start on one file at once (`serve --workers`): each migration is
+    looked for again under the write lock, so exactly one of them applies it."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     )
-    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
     for migration in migrations.load("sqlite"):
-        if migration.version in applied:
-            continue
-        log.info("applying sqlite migration %04d_%s", migration.version, migration.name)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.name, int(time.time())),
-            )
+            applied = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+            ).fetchone()
+            if applied is None:
+                log.info("applying sqlite migration %04d_%s", migration.version, migration.name)
+                for statement in _statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, int(time.time())),
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
