@@ -43,6 +43,11 @@ def main() -> None:
 @click.option("--host", help="Address to listen on [default: 127.0.0.1; env CONVOSTACK_HOST].")
 @click.option("--port", type=int, help="Port to listen on [default: 8321; env CONVOSTACK_PORT].")
 @click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Processes serving the port; more use more cores [default: 1; env CONVOSTACK_WORKERS].",
+)
+@click.option(
     "--db", help="Database URL [default: sqlite under $CONVOSTACK_HOME; env CONVOSTACK_DB]."
 )
 @click.option(
@@ -68,6 +73,7 @@ def main() -> None:
 def serve(
     host: str | None,
     port: int | None,
+    workers: int | None,
     db: str | None,
     config_file: Path | None,
     upstream: str | None,
@@ -79,6 +85,7 @@ def serve(
         config_file,
         host=host,
         port=port,
+        workers=workers,
         db=db,
         upstream=upstream,
         upstream_api_key=upstream_api_key,

@@ -36,6 +36,13 @@ class Config(BaseModel):
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8321, ge=1, le=65535, description="TCP port to listen on.")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Processes serving the port, each with its own event loop and database "
+        "connections (one Python thread does all of a process's work; more use more cores).",
+    )
     db: str | None = Field(
         None,
         description="Database URL, e.g. sqlite:///path/to/convostack.db. "

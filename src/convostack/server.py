@@ -1,4 +1,5 @@
-"""Running the app under uvicorn (uvloop + httptools), with one clear line at start."""
+"""Running the app under uvicorn (uvloop + httptools), with one clear line at start; with
+`workers` above one, under the supervisor of workers.py."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -23,23 +25,41 @@ SHUTDOWN_GRACE_SECONDS = 20
 
 
 class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, app_config: Config):
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]):
         super().__init__(config)
-        self._app_config = app_config
+        self._on_started = on_started
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
-            log.info(
-                "convostack serving at %s (database %s)",
-                self._app_config.base_url,
-                redacted_url(self._app_config.database_url),
-            )
+            self._on_started()
+
+
+def announce(config: Config, workers: int = 1) -> None:
+    log.info(
+        "convostack serving at %s (database %s%s)",
+        config.base_url,
+        redacted_url(config.database_url),
+        f", {workers} workers" if workers > 1 else "",
+    )
 
 
 def run(config: Config) -> None:
     """Serve until SIGINT or SIGTERM. A stack that cannot start (a database out of reach)
     raises StartupError before anything listens, for the caller to report in one line."""
+    if config.workers > 1:
+        from convostack.workers import supervise
+
+        supervise(config)
+    else:
+        serve(config, None, lambda: announce(config))
+    log.info("convostack stopped")
+
+
+def serve(
+    config: Config, sockets: list[socket.socket] | None, on_started: Callable[[], None]
+) -> None:
+    """One process serving: on `sockets` if given (a worker's), else on config's port."""
     # The stack is started here rather than by uvicorn's lifespan events, which would
     # report such a failure as a traceback and more lines of its own. It runs on the
     # loop that then serves: the stores' connections belong to that loop.
@@ -64,10 +84,9 @@ def run(config: Config) -> None:
         for stop_signal in (signal.SIGINT, signal.SIGTERM):
             signal.signal(stop_signal, _already_stopping)
         try:
-            runner.run(_Server(server_config, config).serve())
+            runner.run(_Server(server_config, on_started).serve(sockets))
         finally:
             runner.run(stack.close())
-    log.info("convostack stopped")
 
 
 def _already_stopping(signum: int, frame: FrameType | None) -> None:

@@ -109,12 +109,21 @@ class Stack:
         return RecordingProvider(provider, self.config.inference_mode, self.config.recording_dir)
 
     async def start(self) -> None:
+        await self._start_store()
+        await self.models.start()
+
+    async def check_database(self) -> None:
+        """Open the store and close it again: the database is reachable and migrated (by
+        one process, before `serve --workers` starts several on it)."""
+        await self._start_store()
+        await self.store.close()
+
+    async def _start_store(self) -> None:
         try:
             await self.store.start()
         except Exception as exc:  # whatever the driver raised: the database did not open
             log.debug("the store did not start", exc_info=True)
             raise StartupError(database_failure(self.config.database_url, exc)) from exc
-        await self.models.start()
 
     async def close(self) -> None:
         await self.models.close()
