@@ -179,15 +179,16 @@ def verdict(rows: list[JSONDict], mine: str, theirs: str) -> str:
 
 
 def same_storage_tables(ours: list[JSONDict], compared: list[Pair]) -> tuple[str, list[str]]:
-    """A table of each pair on the same storage other than the first of ours (convostack
-    on PostgreSQL against smg), with its verdict."""
+    """The verdict of each pair on the same storage (convostack on PostgreSQL against
+    smg), with a table of its own unless the main table is that pair alone."""
     texts, verdicts = [], []
     for mine, peer in compared:
-        if mine is ours[0] or mine.get("storage") != peer.get("storage"):
+        if mine.get("storage") is None or mine.get("storage") != peer.get("storage"):
             continue
         text, rows = table([mine], [peer], [(mine, peer)])
         said = verdict(rows, mine["target"], peer["target"])
-        texts.append(f"Both on {mine.get('storage')}: {said}\n\n{text}")
+        alone = len(ours) == 1 and len(compared) == 1
+        texts.append(f"Both on {mine['storage']}: {said}" + ("" if alone else f"\n\n{text}"))
         verdicts.append(said)
     return "\n\n".join(texts), verdicts
 
