@@ -102,15 +102,17 @@ class ConversationService:
             item: Item
             if kind == "item_reference":
                 item = await self._referenced(owner, raw["id"])
+                fresh = True
             else:
                 self.limits.check_item_text(raw, where)
                 item = normalise_item(raw, kind)
+                fresh = raw.get("id") is None
             if item["id"] in seen:
                 raise invalid_value(
                     f"{where}.id", f"Duplicate item id '{item['id']}' in '{param}'."
                 )
             seen.add(item["id"])
-            items.append(NewItem(id=item["id"], type=item["type"], body=orjson.dumps(item)))
+            items.append(NewItem(item["id"], item["type"], orjson.dumps(item), fresh))
             params.append(where)
         return PreparedItems(items, params)
 

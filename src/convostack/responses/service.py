@@ -122,7 +122,7 @@ class ResponseService:
             completed_at=int(time.time()) if status == "completed" else None,
         )
         output_items = [
-            NewItem(id=item["id"], type=item["type"], body=orjson.dumps(item))
+            NewItem(item["id"], item["type"], orjson.dumps(item), fresh=True)
             for item in builder.output
         ]
         stored = self._stored(turn, response) if turn.store else None

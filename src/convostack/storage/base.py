@@ -23,11 +23,14 @@ class ConversationRow:
 
 @dataclass(frozen=True, slots=True)
 class NewItem:
-    """An item ready to store: its id, its type and its full JSON body."""
+    """An item ready to store: its id, its type and its full JSON body. `fresh` says the
+    id was just made here (ids.new_id: 160 random bits), so no stored item can have it
+    and a store need not look; a caller's own id is looked for."""
 
     id: str
     type: str
     body: bytes
+    fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,7 +106,7 @@ def _append(
         raise ConversationFull(conversation_id, first - deleted)
     seen: set[str] = set()
     for item in items:
-        if item.id in seen or _has_item(conn, conversation_id, item.id):
+        if item.id in seen or (not item.fresh and _has_item(conn, conversation_id, item.id)):
             raise DuplicateItemId(item.id)
         seen.add(item.id)
     now = int(time.time())
