@@ -75,6 +75,9 @@ def serve(
         access_log=False,
         log_config=None,
         server_header=False,
+        # Nothing here reads the client's address, so X-Forwarded-* need no rewriting:
+        # one ASGI layer less on every request.
+        proxy_headers=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
