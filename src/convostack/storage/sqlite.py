@@ -154,6 +154,8 @@ class SqliteStore:
         conn = self._connect()
         conn.execute("PRAGMA journal_mode = WAL")
         _migrate(conn)
+        # From now on the writer thread waits for the lock itself (worker.py says why).
+        conn.execute("PRAGMA busy_timeout = 0")
         return conn
 
     def _connect_loop(self) -> sqlite3.Connection:

@@ -24,6 +24,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -35,6 +36,11 @@ Operation = Callable[[sqlite3.Connection], Any]
 _STOP = object()
 # Enough to amortise a commit, small enough that one batch never holds the lock for long.
 MAX_BATCH = 256
+# How long the writer thread waits for a lock held by another process, and how often it
+# tries meanwhile (from 0.2 ms, doubling to 2 ms).
+WRITER_WAIT_SECONDS = 5.0
+RETRY_FIRST_SECONDS = 0.0002
+RETRY_MAX_SECONDS = 0.002
 
 
 class _Job:
@@ -120,7 +126,10 @@ class ConnectionWorker:
             conn.close()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        results = run_batch(conn, batch, writer=self._writer, raise_busy=False)
+        if self._writer:
+            results = _write_when_free(conn, batch)
+        else:
+            results = run_batch(conn, batch, writer=False, raise_busy=False)
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for job, result in zip(batch, results, strict=True):
             by_loop.setdefault(job.loop, []).append(result)
@@ -164,6 +173,23 @@ def run_batch(
         log.warning("sqlite batch of %d failed: %s", len(batch), exc)
         results = [(job.future, None, exc) for job in batch]
     return results
+
+
+def _write_when_free(conn: sqlite3.Connection, batch: list[_Job]) -> list[Result]:
+    """Run a writer's batch, waiting for another process's write lock in short sleeps.
+
+    SQLite's own busy handler sleeps longer at each try (up to 100 ms), while the event
+    loop of another process (`serve --workers`) takes the lock again at every turn: a
+    waiter that sleeps long keeps missing the moments it is free (a p99 of 690 ms was
+    measured for items.create with two workers). The connection waits 0 ms itself."""
+    deadline = time.monotonic() + WRITER_WAIT_SECONDS
+    pause = RETRY_FIRST_SECONDS
+    while True:
+        try:
+            return run_batch(conn, batch, writer=True, raise_busy=time.monotonic() < deadline)
+        except sqlite3.OperationalError:  # busy, and there is time left to wait
+            time.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_SECONDS)
 
 
 def _run_read(conn: sqlite3.Connection, job: _Job) -> tuple[Any, BaseException | None]:
