@@ -257,10 +257,11 @@ def fake_upstream(port: int, logs: Path) -> Proc:
 
 
 def convostack_serve(
-    port: int, home: Path, upstream: str, logs: Path, db: str | None = None
+    port: int, home: Path, upstream: str, logs: Path, db: str | None = None, workers: int = 1
 ) -> Proc:
-    """`convostack serve`, one process, uvicorn, the fake upstream; on the database `db`
-    (a URL), by default SQLite under `home`."""
+    """`convostack serve`, uvicorn, the fake upstream; on the database `db` (a URL), by
+    default SQLite under `home`; one process, or `workers` under a supervisor (their CPU
+    and memory are counted together)."""
     inherited = {k: "" for k in os.environ if k.startswith("CONVOSTACK_")}
     # Room for the 10,000-item conversations of bench/latency.py and the turns on them
     # (where the setting exists; an unknown CONVOSTACK_ variable is ignored).
@@ -280,6 +281,8 @@ def convostack_serve(
         upstream,
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
     return spawn("convostack", argv, logs, env={k: v for k, v in env.items() if v})
 

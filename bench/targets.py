@@ -84,10 +84,25 @@ def launch_convostack_postgres(port: int, upstream: str, work: Path) -> Target:
     )
 
 
+def launch_convostack_workers(port: int, upstream: str, work: Path) -> Target:
+    """`convostack serve --workers 2` on SQLite: a process per core of this machine."""
+    proc = convostack_serve(port, work / "home", upstream, work / "logs", workers=2)
+    startup = wait_healthy(proc, f"http://127.0.0.1:{port}/v1/health", timeout_s=60)
+    return Target(
+        "convostack-2w",
+        f"http://127.0.0.1:{port}",
+        FAKE_MODEL,
+        proc,
+        startup,
+        note="convostack serve --workers 2, SQLite; both workers counted",
+    )
+
+
 # convostack's own targets by the name of their storage (bench/run.py --ours).
 OURS: dict[str, tuple[str, Launcher]] = {
     "sqlite": ("convostack", launch_convostack),
     "postgres": ("convostack-pg", launch_convostack_postgres),
+    "sqlite-2w": ("convostack-2w", launch_convostack_workers),
 }
 
 
