@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from convostack.testing.stack import free_port, wait_healthy
+from convostack.testing.stack import free_port, serving_on_fake_upstream, wait_healthy
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
@@ -142,27 +142,16 @@ def test_openapi_document_lists_the_conversations_api(http: httpx2.Client) -> No
 
 
 def test_serve_with_upstream_flag_serves_the_upstreams_models(tmp_path: Path) -> None:
-    from convostack.testing.fake_upstream import fake_upstream_server
-
-    with fake_upstream_server(models=["up-model-a", "up-model-b"]) as upstream_url:
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "convostack", "serve", "--port", str(port),
-             "--upstream", upstream_url, "--upstream-api-key", "sk-up"],
-            env={"CONVOSTACK_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            url = f"http://127.0.0.1:{port}/v1"
-            wait_healthy(url, process)
-            models = [m["id"] for m in httpx2.get(url + "/models").json()["data"]]
-            assert models == ["up-model-a", "up-model-b"]
-            reply = httpx2.post(
-                url + "/chat/completions",
-                json={"model": "up-model-b", "messages": [{"role": "user", "content": "hi"}]},
-            ).json()
-            assert reply["choices"][0]["message"]["content"] == "echo: hi [1 messages]"
-            assert reply["model"] == "up-model-b"
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    models = ("up-model-a", "up-model-b")
+    with serving_on_fake_upstream(tmp_path, "--upstream-api-key", "sk-up", models=models) as (
+        _,
+        url,
+    ):
+        listed = [m["id"] for m in httpx2.get(url + "/models").json()["data"]]
+        assert listed == ["up-model-a", "up-model-b"]
+        reply = httpx2.post(
+            url + "/chat/completions",
+            json={"model": "up-model-b", "messages": [{"role": "user", "content": "hi"}]},
+        ).json()
+        assert reply["choices"][0]["message"]["content"] == "echo: hi [1 messages]"
+        assert reply["model"] == "up-model-b"

@@ -8,15 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import openai
 
-from convostack.testing.fake_upstream import fake_upstream_server
-from convostack.testing.stack import free_port, wait_healthy
+from convostack.testing.stack import serving_on_fake_upstream
 from convostack.testing.upstream import FAKE_MODEL
 
 WORKERS = 3
@@ -27,24 +26,8 @@ def _children(pid: int) -> set[int]:
     return {int(child) for child in text.split()}
 
 
-@contextmanager
-def _serving(home: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    with fake_upstream_server(models=[FAKE_MODEL]) as upstream_url:
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "convostack", "serve", "--port", str(port),
-             "--upstream", upstream_url, *args],
-            env={"CONVOSTACK_HOME": str(home), "PATH": "/usr/bin:/bin"},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            url = f"http://127.0.0.1:{port}/v1"
-            wait_healthy(url, process)
-            yield process, url
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+def _serving(home: Path, *args: str) -> AbstractContextManager[tuple[subprocess.Popen[bytes], str]]:
+    return serving_on_fake_upstream(home, *args, models=(FAKE_MODEL,))
 
 
 def _until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:

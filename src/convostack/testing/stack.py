@@ -127,6 +127,32 @@ def server_process(
         log.close()
 
 
+@contextlib.contextmanager
+def serving_on_fake_upstream(
+    home: Path, *args: str, models: tuple[str, ...] = ("fake-model",)
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`convostack serve` with `args` on a fake upstream serving `models`, healthy; its
+    output (stdout and stderr) readable from the process; killed afterwards if still up."""
+    from convostack.testing.fake_upstream import fake_upstream_server
+
+    with fake_upstream_server(models=list(models)) as upstream_url:
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "convostack", "serve", "--port", str(port),
+             "--upstream", upstream_url, *args],
+            env={"CONVOSTACK_HOME": str(home), "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}/v1"
+            wait_healthy(url, process)
+            yield process, url
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 def open_target(
     spec: str, db: str | None = None, settings: Mapping[str, object] | None = None
 ) -> AbstractContextManager[Target]:
