@@ -59,6 +59,10 @@ log = logging.getLogger(__name__)
 # together apply each migration once. Any constant works; this spells "convosta".
 MIGRATION_LOCK = 0x636F6E766F737461
 
+# How many times an append is tried when items of its conversation are deleted between
+# its limit check and its reading of the count (see append_items).
+APPEND_TRIES = 3
+
 # Errors that mean "the database cannot serve this now; retry later": refused or lost
 # connections (OSError, SQLSTATE class 08), a server shutting down or a statement
 # cancelled (57), too many connections or a full disk (53), a deadlock or serialisation
@@ -297,24 +301,28 @@ class PostgresStore:
         *,
         max_items: int | None = None,
     ) -> None:
-        if max_items is not None:
-            # Counted before the append, not with it: concurrent appends to one
-            # conversation can each pass the check, so the limit may be passed by at
-            # most one call's items each.
-            held = await self.item_count(owner, conversation_id)
-            if held + len(items) > max_items:
+        # The statement checks the limit itself, under the conversation's row lock, so
+        # concurrent appends never pass it. When it appends nothing and the count it
+        # read would have let it (items deleted meanwhile), it is tried again.
+        for _ in range(APPEND_TRIES):
+            row = await self._write_items(
+                sql.APPEND,
+                conversation_id,
+                items,
+                conversation_id,
+                owner,
+                *_item_args(items),
+                int(time.time()),
+                max_items,
+            )
+            if row is None or (row[0] is None and row[1] is None):
+                raise ConversationMissing(conversation_id)
+            if row[0] is not None:
+                return
+            held: int = row[1]
+            if max_items is not None and held + len(items) > max_items:
                 raise ConversationFull(conversation_id, held)
-        row = await self._write_items(
-            sql.APPEND,
-            conversation_id,
-            items,
-            conversation_id,
-            owner,
-            *_item_args(items),
-            int(time.time()),
-        )
-        if row is None:
-            raise ConversationMissing(conversation_id)
+        raise StoreUnavailable(f"conversation {conversation_id} changed under every append")
 
     async def list_items(
         self, owner: str, conversation_id: str, *, after: str | None, limit: int, order: Order
@@ -359,8 +367,8 @@ class PostgresStore:
         return body
 
     async def item_count(self, owner: str, conversation_id: str) -> int:
-        """How many items the conversation holds (deleted ones not counted), without
-        reading them: an index-only count."""
+        """How many items the conversation holds (deleted ones not counted): the count
+        kept on its row."""
         row = await self._fetchrow(sql.ITEM_COUNT, conversation_id, owner)
         if row is None:
             raise ConversationMissing(conversation_id)

@@ -22,18 +22,20 @@ _NEW_ITEMS = (
 
 CREATE_WITH_ITEMS = f"""
 WITH conversation AS (
-    INSERT INTO conversations (id, owner, created_at, metadata, next_seq)
-    VALUES ($1, $2, $6, $7, cardinality($3::bytea[]))
+    INSERT INTO conversations (id, owner, created_at, metadata, next_seq, live_items)
+    VALUES ($1, $2, $6, $7, cardinality($3::bytea[]), cardinality($3::bytea[]))
 )
 INSERT INTO items (conversation_id, seq, id, type, created_at, body)
 SELECT $1, n.ord - 1, n.id, n.type, $6, n.body FROM {_NEW_ITEMS}
 """
 
-# The UPDATE row-locks the conversation until commit: concurrent appends queue on it.
+# The UPDATE row-locks the conversation until commit: concurrent appends queue on it, and
+# each checks the limit ({limit}) against the count the one before it left.
 _APPEND_CTES = f"""
 WITH conversation AS (
-    UPDATE conversations SET next_seq = next_seq + cardinality($3::bytea[])
-    WHERE id = $1 AND owner = $2
+    UPDATE conversations SET next_seq = next_seq + cardinality($3::bytea[]),
+        live_items = live_items + cardinality($3::bytea[])
+    WHERE id = $1 AND owner = $2{{limit}}
     RETURNING next_seq - cardinality($3::bytea[]) AS first
 ), appended AS (
     INSERT INTO items (conversation_id, seq, id, type, created_at, body)
@@ -41,11 +43,25 @@ WITH conversation AS (
     FROM conversation, {_NEW_ITEMS}
 )"""
 
-APPEND = _APPEND_CTES + "\nSELECT first FROM conversation"
+# One row: `first` when the items were appended; else `held`, the conversation's count
+# (NULL: the conversation is missing). $7 is the item limit, NULL for none. The count is
+# read with a lock (FOR SHARE), so it is the one the UPDATE saw when it waited for a
+# concurrent append: not the statement's older snapshot.
+APPEND = (
+    _APPEND_CTES.format(
+        limit="\n      AND ($7::bigint IS NULL OR live_items + cardinality($3::bytea[]) <= $7)"
+    )
+    + """
+SELECT (SELECT first FROM conversation) AS first, (
+    SELECT live_items FROM conversations
+    WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT 1 FROM conversation) FOR SHARE
+) AS held"""
+)
 
-# A turn on a conversation: the append above and the response, in one statement; the
-# response is only stored when the conversation exists (else nothing is written).
-SAVE_TURN = f"""{_APPEND_CTES}, response AS (
+# A turn on a conversation: the append above (no limit) and the response, in one
+# statement; the response is only stored when the conversation exists (else nothing is
+# written).
+SAVE_TURN = f"""{_APPEND_CTES.format(limit="")}, response AS (
     {responses.INSERT_SELECT.format(params=responses.TURN_PARAMS)}
     WHERE EXISTS (SELECT 1 FROM conversation)
     {responses.ON_CONFLICT}
@@ -87,13 +103,19 @@ LEFT JOIN items i ON i.conversation_id = c.id AND i.id = $3 AND i.body IS NOT NU
 WHERE c.id = $1 AND c.owner = $2"""
 
 # Deleting an item leaves a tombstone (body NULL) so that cursors naming it still work.
+# The conversation is locked first (as an append and a conversation delete lock it before
+# any item), then its count lowered when an item was deleted.
 DELETE_ITEM = """
 WITH c AS (
     SELECT id, created_at, metadata FROM conversations WHERE id = $1 AND owner = $2
+    FOR NO KEY UPDATE
 ), deleted AS (
     UPDATE items SET body = NULL
     WHERE conversation_id = (SELECT id FROM c) AND id = $3 AND body IS NOT NULL
     RETURNING 1
+), counted AS (
+    UPDATE conversations SET live_items = live_items - 1
+    WHERE id = (SELECT id FROM c) AND EXISTS (SELECT 1 FROM deleted)
 )
 SELECT id, created_at, metadata, EXISTS (SELECT 1 FROM deleted) AS deleted FROM c"""
 
@@ -107,8 +129,6 @@ SELECT ARRAY(
     SELECT body FROM items WHERE conversation_id = $1 AND body IS NOT NULL ORDER BY seq
 ) FROM conversations WHERE id = $1 AND owner = $2"""
 
-ITEM_COUNT = """
-SELECT (SELECT count(*) FROM items WHERE conversation_id = $1 AND body IS NOT NULL)
-FROM conversations WHERE id = $1 AND owner = $2"""
+ITEM_COUNT = "SELECT live_items FROM conversations WHERE id = $1 AND owner = $2"
 
 EXISTING_IDS = "SELECT id FROM items WHERE conversation_id = $1 AND id = ANY($2::bytea[])"
