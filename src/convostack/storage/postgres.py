@@ -1,4 +1,4 @@
-"""PostgreSQL store: an asyncpg pool, one statement (one round trip) per call.
+"""PostgreSQL store: pooled asyncpg connections, one statement (one round trip) per call.
 
 Every call is a single SQL statement, so it is atomic without an explicit transaction
 (BEGIN and COMMIT would be two more round trips): appending allocates the sequence
@@ -16,16 +16,16 @@ into responses unparsed, and jsonb would parse every body on the way in and re-s
 it on the way out (reordering keys, so the bytes would differ from what the SQLite store
 returns and from what the create call answered). Nothing queries inside a body.
 
-Pool settings come from the URL's query string (see PostgresSettings); every other
+Connections come from a small pool of our own (postgres_pool.py, cheaper per query than
+asyncpg's). Pool settings come from the URL's query string (see PostgresSettings); every other
 query parameter goes to asyncpg (`sslmode`, or a server setting like `search_path`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -52,6 +52,7 @@ from convostack.storage.base import (
     StoreUnavailable,
     Turn,
 )
+from convostack.storage.postgres_pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +165,31 @@ def _is_duplicate_item(exc: asyncpg.UniqueViolationError) -> bool:
     return getattr(exc, "constraint_name", None) == "items_conversation_id"
 
 
-async def _keep_session(conn: Any) -> None:
-    """Connections go back to the pool as they are: no statement here changes session
-    state, and asyncpg still rolls back a transaction left open. (The default reset
-    costs one more round trip on every request.)"""
+class _Borrowed:
+    """`async with` a connection of the pool: a class, not a generator, as it is
+    entered on every query."""
+
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: Pool | None):
+        if pool is None:
+            raise StoreUnavailable("the PostgreSQL store is not started")
+        self._pool = pool
+        self._conn: Any = None
+
+    async def __aenter__(self) -> Any:
+        try:
+            self._conn = await self._pool.acquire()
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {exc}") from exc
+        return self._conn
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: object
+    ) -> None:
+        self._pool.release(self._conn, error)
+        if isinstance(error, UNAVAILABLE):
+            raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error
 
 
 class PostgresStore:
@@ -176,43 +198,45 @@ class PostgresStore:
             url, settings = PostgresSettings.split_url(url)
         self._url = url
         self.settings = settings
-        self._pool: Any = None
+        self._pool: Pool | None = None
 
     async def start(self) -> None:
         s = self.settings
         try:
-            conn = await asyncpg.connect(self._url, timeout=s.pool_timeout)
+            conn = await self._connect()
             try:
                 await _migrate(conn)
             finally:
                 await conn.close()
-            self._pool = await asyncpg.create_pool(
-                self._url,
+            pool = Pool(
+                self._connect,
                 min_size=s.pool_min_size,
                 max_size=s.pool_max_size,
                 timeout=s.pool_timeout,
-                statement_cache_size=s.statement_cache_size,
-                reset=_keep_session,
             )
+            await pool.start()
         except UNAVAILABLE as exc:
             raise StoreUnavailable(
                 f"cannot reach PostgreSQL at {redacted_url(self._url)}: {exc}"
             ) from exc
+        self._pool = pool
         log.info("postgres store ready at %s", redacted_url(self._url))
+
+    async def _connect(self) -> Any:
+        s = self.settings
+        return await asyncpg.connect(
+            self._url, timeout=s.pool_timeout, statement_cache_size=s.statement_cache_size
+        )
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
 
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
-        """A pooled connection; losing the database on the way becomes StoreUnavailable."""
-        try:
-            async with self._pool.acquire(timeout=self.settings.pool_timeout) as conn:
-                yield conn
-        except UNAVAILABLE as exc:
-            raise StoreUnavailable(f"PostgreSQL unavailable: {exc}") from exc
+    def _connection(self) -> _Borrowed:
+        """A pooled connection, as `async with`; losing the database on the way becomes
+        StoreUnavailable."""
+        return _Borrowed(self._pool)
 
     async def _execute(self, statement: str, *args: object) -> None:
         async with self._connection() as conn:
