@@ -28,6 +28,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def schema_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty schema of the test PostgreSQL server (skips without one)."""
+    with schema_for_test(request.config) as url:
+        yield url
+
+
+@pytest.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
     opened = open_store(store_url)
     await opened.start()

@@ -5,22 +5,16 @@ concurrent appends and deletes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from convostack.storage.base import ConversationFull, ConversationRow, NewItem, Turn
 from convostack.storage.postgres import PostgresStore
-from convostack.testing.postgres import schema_for_test, with_query
+from convostack.testing.postgres import with_query
 
 OWNER = "o"
-
-
-@pytest.fixture
-def schema_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    with schema_for_test(request.config) as url:
-        yield url
 
 
 @pytest.fixture

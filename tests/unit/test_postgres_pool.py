@@ -5,19 +5,12 @@ and replaced, one that only saw an SQL error is kept, and closing waits for borr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from convostack.storage.postgres_pool import Pool, PoolClosed
-from convostack.testing.postgres import schema_for_test
-
-
-@pytest.fixture
-def schema_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    with schema_for_test(request.config) as url:
-        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,18 +19,12 @@ from convostack.config import Config
 from convostack.storage import UnsupportedDatabaseURL, open_store, redacted_url
 from convostack.storage.base import ConversationRow, StoreUnavailable
 from convostack.storage.postgres import PostgresSettings, PostgresStore
-from convostack.testing.postgres import schema_for_test, with_query
+from convostack.testing.postgres import with_query
 from convostack.testing.stack import free_port
 
 NO_POSTGRES = (
     "no PostgreSQL for tests: give --db postgresql://... or set CONVOSTACK_TEST_POSTGRES_URL"
 )
-
-
-@pytest.fixture
-def schema_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    with schema_for_test(request.config) as url:
-        yield url
 
 
 def test_pool_settings_come_from_the_url_and_the_rest_goes_to_asyncpg() -> None:
