@@ -334,9 +334,12 @@ async def _wait(future: asyncio.Future[T]) -> T:
 CHECKPOINT_EVERY_COMMITS = 64
 
 
-# A WAL longer than this many frames (4 KiB pages: 16 MiB) is rewound by a RESTART
-# checkpoint; below it, PASSIVE checkpoints keep up without ever blocking a writer.
-RESTART_FRAMES = 4096
+# A WAL longer than this many frames (4 KiB pages: 64 MiB) is rewound by a RESTART
+# checkpoint; below it, PASSIVE checkpoints keep up without ever blocking a writer. A
+# longer WAL means fewer rewinds, and more of a page's rewrites land in one frame slot
+# already copied: items.create needed 137-155 us of CPU at 64 MiB against 162-173 at
+# 16 MiB (three alternating runs each, bench/throughput.py, load about 1).
+RESTART_FRAMES = 16384
 # When writes outrun the checkpointer anyway (its thread starved of CPU or of the GIL),
 # the loop itself truncates a WAL file grown past this, waiting at most OVERDUE_WAIT_MS
 # for the lock: a stall of the loop, but the WAL is bounded whatever happens.
