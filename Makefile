@@ -76,7 +76,7 @@ bench-embedded: install
 
 # convostack serve against its peers on an instant fake upstream, side by side: peers are
 # installed (from PyPI, into $BENCH_PEERS_DIR, not this repo) when they can be; a peer
-# that cannot is reported and skipped. About 15 minutes; BENCH_ARGS=--quick for about 5.
+# that cannot is reported and skipped. About 10 minutes; BENCH_ARGS=--quick for about 4.
 bench-server: install
 	bash bench/peers/install.sh || echo "some peers could not be installed; see above"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
