@@ -238,6 +238,8 @@ class LoopConnection:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        # Since when each loop's writes have found the database busy (see _flush).
+        self._busy_since: dict[asyncio.AbstractEventLoop, float] = {}
         self._writer = fallback_writer
         self._reader = fallback_reader
         self._checkpointer = checkpointer
@@ -289,15 +291,34 @@ class LoopConnection:
             with self._lock:
                 results = run_batch(conn, batch, writer=True, raise_busy=True)
         except sqlite3.OperationalError:  # busy: another process holds the write lock
-            for job in batch:
-                self._writer.submit(job)
+            self._when_free(loop, batch)
             return
+        self._busy_since.pop(loop, None)
         _settle(results)
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY_COMMITS == 0:
             self._checkpointer.request()
             if self._wal_bytes() > OVERDUE_BYTES:
                 self._truncate_wal(conn)
+
+    def _when_free(self, loop: asyncio.AbstractEventLoop, batch: list[_Job]) -> None:
+        """Try a batch that found the write lock taken again shortly, on the loop, with
+        the writes queued meanwhile (another worker of `serve --workers` holds the lock
+        for a commit's time: a hop to the writer thread and back costs more, and the
+        batches grow while they wait). Held longer (a checkpoint, another program), the
+        writer thread takes over and waits without stalling anything."""
+        busy_since = self._busy_since.setdefault(loop, loop.time())
+        if loop.time() - busy_since > LOOP_RETRY_SECONDS:
+            del self._busy_since[loop]
+            for job in batch:
+                self._writer.submit(job)
+            return
+        queued = self._pending.get(loop)
+        if queued is None:
+            self._pending[loop] = batch
+            loop.call_later(LOOP_RETRY_DELAY_SECONDS, self._flush, loop)
+        else:  # a flush is already due for these; the older writes go first
+            queued[:0] = batch
 
     def _wal_bytes(self) -> int:
         try:
@@ -328,6 +349,11 @@ class LoopConnection:
 async def _wait(future: asyncio.Future[T]) -> T:
     return await future
 
+
+# A batch that finds the write lock taken is tried again on the loop after this delay, for
+# at most this long, before the writer thread takes it (LoopConnection._when_free).
+LOOP_RETRY_DELAY_SECONDS = 0.0005
+LOOP_RETRY_SECONDS = 0.02
 
 # The loop's connection never checkpoints by itself; after this many commits it asks the
 # Checkpointer to (about every 4 MB of WAL at a few pages a commit).
