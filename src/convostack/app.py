@@ -3,6 +3,7 @@ and stopped by the server's lifespan events."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from convostack.auth import AuthMiddleware, KeyTable, warn_if_open
 from convostack.chat.routes import routes as chat_routes
 from convostack.config import Config
 from convostack.conversations.routes import routes as conversation_routes
-from convostack.errors import InternalError
+from convostack.errors import InternalError, ServiceUnavailableError
 from convostack.http import JSON, MAX_BODY_SCOPE_KEY, json_response
 from convostack.limits import RateLimiter
 from convostack.models.routes import routes as models_routes
@@ -27,6 +28,9 @@ from convostack.stack import Stack
 log = logging.getLogger(__name__)
 
 TEST_ID_HEADER_BYTES = TEST_ID_HEADER.encode()
+SHUTTING_DOWN = (
+    "The server stopped before this request was finished; nothing of it was kept. Retry it."
+)
 
 
 class GuardMiddleware:
@@ -49,6 +53,15 @@ class GuardMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            # The server's grace period after SIGTERM ran out with this request unfinished
+            # (what it had not written, it never will): say so in the OpenAI body.
+            if not started:
+                with contextlib.suppress(Exception):
+                    await error_response(ServiceUnavailableError(SHUTTING_DOWN))(
+                        scope, receive, send
+                    )
+            raise
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:

@@ -36,6 +36,13 @@ class Config(BaseModel):
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8321, ge=1, le=65535, description="TCP port to listen on.")
+    shutdown_grace_seconds: int = Field(
+        20,
+        ge=0,
+        le=3600,
+        description="After SIGINT or SIGTERM, how long requests in flight may take to "
+        "finish before they are cut off (a turn cut off appends nothing).",
+    )
     workers: int = Field(
         1,
         ge=1,

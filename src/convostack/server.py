@@ -20,9 +20,6 @@ from convostack.storage import redacted_url
 
 log = logging.getLogger("convostack")
 
-# In-flight requests get this long to finish after SIGINT/SIGTERM.
-SHUTDOWN_GRACE_SECONDS = 20
-
 
 class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]):
@@ -78,7 +75,7 @@ def serve(
         # Nothing here reads the client's address, so X-Forwarded-* need no rewriting:
         # one ASGI layer less on every request.
         proxy_headers=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        timeout_graceful_shutdown=config.shutdown_grace_seconds,
     )
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(stack.start())

@@ -18,11 +18,12 @@ import openai
 import pytest
 import yaml
 
-from convostack.server import SHUTDOWN_GRACE_SECONDS
+from convostack.config import Config
 from convostack.testing.stack import free_port, server_process
 from convostack.testing.upstream import FAKE_MODEL, Upstream
 
 KEY = "sk-sec-team-a-0123456789abcdef"  # team-a, see conftest.py
+SHUTDOWN_GRACE_SECONDS = Config().shutdown_grace_seconds
 
 
 @contextmanager
@@ -96,3 +97,30 @@ def test_sigterm_lets_in_flight_turns_finish_and_loses_nothing(
             items = client.get(f"/conversations/{conversation}/items?order=asc", cast_to=dict)
             texts = [item["content"][0]["text"] for item in items["data"]]
             assert texts == [text, f"echo: {text} [1 messages]"]
+
+
+def test_requests_still_running_when_the_grace_period_ends_are_cut_off_and_leave_nothing(
+    home: Path, settings: dict[str, Any], upstream: Upstream
+) -> None:
+    grace = 1
+    settings = {**settings, "db": f"sqlite:///{home / 'grace.db'}", "shutdown_grace_seconds": grace}
+    with served(home, settings) as (process, base_url):
+        conversation = _client(base_url).conversations.create().id
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            turn = pool.submit(_turn, base_url, conversation, "slow:30", False)
+            deadline = time.monotonic() + 20
+            while not upstream.chat_requests():
+                assert time.monotonic() < deadline, "the turn never reached the upstream"
+                time.sleep(0.05)
+            stopped_at = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=grace + 10) == 0
+            stopped_in = time.monotonic() - stopped_at
+            with pytest.raises(openai.InternalServerError) as cut:
+                turn.result(timeout=10)
+        assert cut.value.status_code == 503
+        assert "stopped before this request was finished" in cut.value.message
+        assert grace <= stopped_in < grace + 5
+    with served(home, settings) as (_, base_url):  # nothing of the cut turn was kept
+        items = _client(base_url).conversations.items.list(conversation)
+        assert items.data == []
