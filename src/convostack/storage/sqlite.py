@@ -34,12 +34,18 @@ from convostack.storage.base import (
     StoreUnavailable,
     Turn,
 )
-from convostack.storage.worker import Checkpointer, ConnectionWorker, LoopConnection
+from convostack.storage.worker import (
+    WRITER_WAIT_SECONDS,
+    Checkpointer,
+    ConnectionWorker,
+    LoopConnection,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-BUSY_TIMEOUT_MS = 5000
+# How long a thread's connection waits for a lock: as long as the writer thread does.
+BUSY_TIMEOUT_MS = int(WRITER_WAIT_SECONDS * 1000)
 # A history at most this long is read on the loop; a longer one in the reader thread
 # (1,000 items take about a millisecond to read).
 INLINE_HISTORY_ITEMS = 1000
@@ -80,10 +86,6 @@ def _size(conn: sqlite3.Connection, owner: str, conversation_id: str) -> tuple[i
     if row is None:
         raise ConversationMissing(conversation_id)
     return (0 if row[0] is None else row[0] + 1), row[1]
-
-
-def _appended(conn: sqlite3.Connection, owner: str, conversation_id: str) -> int:
-    return _size(conn, owner, conversation_id)[0]
 
 
 def _body(row: tuple[bytes] | None, item_id: str) -> bytes:
@@ -159,8 +161,9 @@ class SqliteStore:
         return conn
 
     def _connect_loop(self) -> sqlite3.Connection:
-        # The loop never waits for a lock (a busy database goes to the threads), and
-        # never checkpoints (the checkpointer's thread does).
+        # The loop never blocks on a lock (worker.LoopConnection retries a busy write
+        # briefly, then hands it to a thread), and never checkpoints (the
+        # checkpointer's thread does).
         conn = self._connect(busy_timeout_ms=0)
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         return conn
@@ -324,7 +327,7 @@ class SqliteStore:
 
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
         def length(conn: sqlite3.Connection) -> int:
-            return _appended(conn, owner, conversation_id)
+            return _size(conn, owner, conversation_id)[0]
 
         def items(conn: sqlite3.Connection) -> list[bytes]:
             rows = conn.execute(

@@ -5,10 +5,11 @@ or two indexed queries: microseconds, less than a hop to a thread and back). Wri
 queued, and all those queued during one turn of the loop run in ONE transaction (each in
 its own savepoint, so one failure does not undo the others) at the start of the next
 turn: many requests share one commit, and nothing crosses a thread. Its connection never
-waits for a lock: if another process holds the database, the batch (or the read) is
-handed to a `ConnectionWorker`, whose thread may wait the full busy timeout without
-stalling the loop. WAL checkpoints (the part of a commit that writes the database file
-and syncs it) run on the `Checkpointer`'s own thread.
+blocks on a lock: a batch that finds the write lock taken by another process is tried
+again on the loop for a few milliseconds (`_when_free`), then handed, like a read that
+finds the database busy, to a `ConnectionWorker`, whose thread may wait up to
+WRITER_WAIT_SECONDS without stalling the loop. WAL checkpoints (the part of a commit
+that writes the database file and syncs it) run on the `Checkpointer`'s own thread.
 
 `ConnectionWorker` is a thread that owns one connection and runs queued operations a
 batch at a time (in one transaction for a writer), handing results back to the event
