@@ -306,69 +306,59 @@ def test_response_format_json_schema_gives_valid_json(
     jsonschema.validate(json.loads(content), PERSON_SCHEMA)
 
 
-def test_image_input_is_a_clear_400(client: openai.OpenAI, text_model_id: str) -> None:
+def _refused(
+    client: openai.OpenAI, model: str, content: Any, **extra: Any
+) -> openai.BadRequestError:
+    """The 400 for one user message of `content` with `extra` request fields."""
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(
-            model=text_model_id,
-            messages=[
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "text", "text": "What is in this picture?"},
-                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
-                    ],
-                }
-            ],
-            max_tokens=4,
+            model=model, messages=[{"role": "user", "content": content}], max_tokens=4, **extra
         )
-    assert caught.value.code == "unsupported_content"
-    assert caught.value.param == "messages[0].content[1].type"
-    assert "text only" in caught.value.message
+    return caught.value
+
+
+def test_image_input_is_a_clear_400(client: openai.OpenAI, text_model_id: str) -> None:
+    refused = _refused(
+        client,
+        text_model_id,
+        [
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        ],
+    )
+    assert refused.code == "unsupported_content"
+    assert refused.param == "messages[0].content[1].type"
+    assert "text only" in refused.message
 
 
 def test_a_prompt_longer_than_the_context_is_a_clear_400(
     client: openai.OpenAI, text_model_id: str
 ) -> None:
     # 9000 tokens (a digit is a token), over the embedded model's 8192-token context.
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(
-            model=text_model_id,
-            messages=[{"role": "user", "content": "9" * 9000}],
-            max_tokens=4,
-        )
-    assert caught.value.code == "context_length_exceeded"
-    assert caught.value.param == "messages"
-    assert "context" in caught.value.message
+    refused = _refused(client, text_model_id, "9" * 9000)
+    assert refused.code == "context_length_exceeded"
+    assert refused.param == "messages"
+    assert "context" in refused.message
 
 
 def test_a_parameter_the_runtime_rejects_names_it(
     client: openai.OpenAI, text_model_id: str
 ) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(
-            model=text_model_id,
-            messages=[{"role": "user", "content": "Say hello."}],
-            n=2,
-            max_tokens=4,
-        )
-    assert caught.value.param == "n"
+    assert _refused(client, text_model_id, "Say hello.", n=2).param == "n"
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_schema_the_runtime_cannot_use_is_a_clear_400(
     client: openai.OpenAI, text_model_id: str, stream: bool
 ) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(
-            model=text_model_id,
-            messages=[{"role": "user", "content": "Say hello."}],
-            response_format={
-                "type": "json_schema",
-                "json_schema": {"name": "broken", "schema": {"type": "no-such-type"}},
-            },
-            max_tokens=4,
-            stream=stream,
-        )
-    assert caught.value.code == "invalid_value"
-    assert caught.value.param == "response_format"
-    assert "no-such-type" in caught.value.message
+    broken = {"name": "broken", "schema": {"type": "no-such-type"}}
+    refused = _refused(
+        client,
+        text_model_id,
+        "Say hello.",
+        response_format={"type": "json_schema", "json_schema": broken},
+        stream=stream,
+    )
+    assert refused.code == "invalid_value"
+    assert refused.param == "response_format"
+    assert "no-such-type" in refused.message
