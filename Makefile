@@ -40,10 +40,11 @@ test-server: install
 
 # PostgreSQL: a throwaway server on 127.0.0.1, started here and stopped afterwards, for
 # the store tests, the replica tests and the integration suite in both modes (each mode on
-# a database of its own). CONVOSTACK_PG_BINDIR names the server binaries if they are not
-# found (Debian: apt-get install -y postgresql).
+# a database of its own). The server's binaries come from Debian's packages when missing
+# (scripts/install-postgresql.sh); CONVOSTACK_PG_BINDIR names them if they are elsewhere.
 .PHONY: test-postgres postgres-suites
 test-postgres: install
+	bash scripts/install-postgresql.sh
 	$(BIN)/python -m convostack.testing.postgres run --database library --database server -- \
 		$(MAKE) --no-print-directory postgres-suites
 
