@@ -19,6 +19,14 @@ from convostack.limits import (
     DEFAULT_MAX_TOOLS,
     Limits,
 )
+from convostack.responses.tools.settings import (
+    DEFAULT_MAX_TOOL_ITERATIONS,
+    DEFAULT_TOOL_BREAKER_FAILURES,
+    DEFAULT_TOOL_CALL_TIMEOUT_SECONDS,
+    DEFAULT_TOOL_CONNECT_TIMEOUT_SECONDS,
+    McpServerConfig,
+    ToolSettings,
+)
 
 ENV_PREFIX = "CONVOSTACK_"
 
@@ -123,6 +131,49 @@ class Config(BaseModel):
     recording_dir: Path | None = Field(
         None, description="Folder of recordings, for the modes other than live."
     )
+    # --- server-side tools (responses/tools/) ---
+    max_tool_iterations: int = Field(
+        DEFAULT_MAX_TOOL_ITERATIONS,
+        ge=1,
+        le=256,
+        description="Model calls one response may make while it runs server-side tools; "
+        "past it the response ends incomplete (reason max_tool_iterations).",
+    )
+    tool_call_timeout_seconds: float = Field(
+        DEFAULT_TOOL_CALL_TIMEOUT_SECONDS,
+        gt=0,
+        description="Longest one server-side tool call (or MCP tool listing) may take.",
+    )
+    tool_connect_timeout_seconds: float = Field(
+        DEFAULT_TOOL_CONNECT_TIMEOUT_SECONDS,
+        gt=0,
+        description="Longest connecting to an MCP server may take.",
+    )
+    tool_breaker_failures: int = Field(
+        DEFAULT_TOOL_BREAKER_FAILURES,
+        ge=1,
+        description="Failed calls in a row after which a response stops calling that tool "
+        "server and ends incomplete (reason tool_failures).",
+    )
+    max_tool_output_chars: int = Field(
+        1_048_576, ge=1, description="Largest output of one server-side tool call, in characters."
+    )
+    mcp_servers: list[McpServerConfig] = Field(
+        default_factory=list,
+        description="MCP servers configured here, usable by server_label alone: each with "
+        "server_label, server_url, headers (${ENV} expanded), allowed_tools, "
+        "require_approval, server_description.",
+    )
+    mcp_allow_private_urls: bool = Field(
+        False,
+        description="Let callers name MCP servers on loopback, private or link-local "
+        "addresses (off: only public addresses, an SSRF guard).",
+    )
+    mcp_url_allowlist: list[str] = Field(
+        default_factory=list,
+        description="If set, the only server_url prefixes callers may name (private or not).",
+    )
+
     providers: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Inference providers, each a mapping with a 'type' (openai_compat, "
@@ -140,6 +191,20 @@ class Config(BaseModel):
             max_items_per_conversation=self.max_items_per_conversation,
             max_tools=self.max_tools,
             max_output_tokens=self.max_output_tokens,
+        )
+
+    @property
+    def tool_settings(self) -> ToolSettings:
+        return ToolSettings(
+            max_tool_iterations=self.max_tool_iterations,
+            tool_call_timeout_seconds=self.tool_call_timeout_seconds,
+            tool_connect_timeout_seconds=self.tool_connect_timeout_seconds,
+            tool_breaker_failures=self.tool_breaker_failures,
+            max_tool_output_chars=self.max_tool_output_chars,
+            mcp_servers={server.server_label: server for server in self.mcp_servers},
+            mcp_allow_private_urls=self.mcp_allow_private_urls,
+            mcp_url_allowlist=tuple(self.mcp_url_allowlist),
+            own_addresses=((self.host, self.port),),
         )
 
     @property

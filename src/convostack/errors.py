@@ -96,6 +96,13 @@ class RateLimitError(APIError):
         }
 
 
+class FailedDependencyError(APIError):
+    """424: a server this request named (an MCP server) failed before anything ran."""
+
+    status = 424
+    type = "external_connector_error"
+
+
 class InternalError(APIError):
     status = 500
     type = "server_error"

@@ -98,7 +98,9 @@ class Stack:
             providers = [self._recorded(p) for p in providers]
         self.models = ModelRouter(providers, prefixed)
         self.conversations = ConversationService(self.store, config.limits)
-        self.responses = ResponseService(self.store, self.conversations, self.models)
+        self.responses = ResponseService(
+            self.store, self.conversations, self.models, config.tool_settings
+        )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
         if self.config.recording_dir is None:

@@ -14,7 +14,6 @@ from typing import Any
 
 from convostack.providers.base import JSONDict
 from convostack.responses.models import (
-    FunctionToolChoice,
     ResponseCreate,
     TextFormatJsonObject,
     TextFormatJsonSchema,
@@ -74,9 +73,45 @@ def _single_text(role: str, content: Any) -> str | None:
     return None
 
 
-def to_messages(items: Iterable[Item]) -> list[JSONDict]:
+def _tool_call(call_id: str, name: str, arguments: str) -> JSONDict:
+    return {"id": call_id, "type": "function",
+            "function": {"name": name, "arguments": arguments}}  # fmt: skip
+
+
+def _mcp_result(item: Item) -> str:
+    """What the model reads of an MCP call: its output, or what went wrong."""
+    if item.get("status") != "failed" and item.get("output") is not None:
+        return str(item["output"])
+    error = item.get("error") or {}
+    if error.get("type") == "mcp_tool_execution_error":
+        return "Error: " + _text_of(
+            [p for p in error.get("content") or [] if p.get("type") == "text"]
+        )
+    return f"Error: {error.get('message') or 'the call failed.'}"
+
+
+def _denial(item: Item, requests: dict[str, Item]) -> tuple[JSONDict, JSONDict] | None:
+    """A denied approval, shown to the model as the call it asked for and a refusal."""
+    request = requests.get(item.get("approval_request_id") or "")
+    if item.get("approve") or request is None:
+        return None
+    reason = f": {item['reason']}" if item.get("reason") else "."
+    return (
+        _tool_call(request["id"], request["name"], request.get("arguments", "")),
+        {"role": "tool", "tool_call_id": request["id"],
+         "content": f"The user denied this tool call{reason}"},
+    )  # fmt: skip
+
+
+def approval_requests(*item_lists: Iterable[Item]) -> dict[str, Item]:
+    return {item["id"]: item for items in item_lists for item in items
+            if item.get("type") == "mcp_approval_request"}  # fmt: skip
+
+
+def to_messages(items: Iterable[Item], requests: dict[str, Item] | None = None) -> list[JSONDict]:
     messages: list[JSONDict] = []
     pending_calls: list[JSONDict] = []
+    pending_results: list[JSONDict] = []  # of server-run calls, which carry their result
 
     def flush_calls() -> None:
         if pending_calls:
@@ -84,17 +119,27 @@ def to_messages(items: Iterable[Item]) -> list[JSONDict]:
                 {"role": "assistant", "content": None, "tool_calls": list(pending_calls)}
             )
             pending_calls.clear()
+            messages.extend(pending_results)
+            pending_results.clear()
 
     for item in items:
         kind = item.get("type", "message")
         if kind == "function_call":
             pending_calls.append(
-                {
-                    "id": item["call_id"],
-                    "type": "function",
-                    "function": {"name": item["name"], "arguments": item.get("arguments", "")},
-                }
+                _tool_call(item["call_id"], item["name"], item.get("arguments", ""))
             )
+            continue
+        if kind == "mcp_call":
+            pending_calls.append(_tool_call(item["id"], item["name"], item.get("arguments", "")))
+            pending_results.append(
+                {"role": "tool", "tool_call_id": item["id"], "content": _mcp_result(item)}
+            )
+            continue
+        if kind == "mcp_approval_response":
+            denial = _denial(item, requests or {})
+            if denial is not None:
+                pending_calls.append(denial[0])
+                pending_results.append(denial[1])
             continue
         flush_calls()
         if kind == "message":
@@ -115,34 +160,26 @@ def to_messages(items: Iterable[Item]) -> list[JSONDict]:
     return messages
 
 
-def _tools(body: ResponseCreate) -> list[JSONDict]:
-    out = []
-    for tool in body.tools or []:
-        function: JSONDict = {"name": tool["name"]}
-        for key in ("description", "parameters", "strict"):
-            if tool.get(key) is not None:
-                function[key] = tool[key]
-        out.append({"type": "function", "function": function})
-    return out
-
-
 def chat_request(
-    body: ResponseCreate, native_model: str, history: Iterable[Item], new_input: Iterable[Item]
+    body: ResponseCreate,
+    native_model: str,
+    history: list[Item],
+    new_input: list[Item],
+    tools: list[JSONDict] | None = None,
+    tool_choice: Any = None,
 ) -> JSONDict:
-    """The provider request for one turn."""
-    messages = to_messages(history)
+    """The provider request for one turn: `tools` are the chat functions offered, and
+    `tool_choice` the chat form of the request's choice."""
+    requests = approval_requests(history, new_input)
+    messages = to_messages(history, requests)
     if body.instructions:
         messages.append({"role": "system", "content": body.instructions})
-    messages += to_messages(new_input)
+    messages += to_messages(new_input, requests)
     request: JSONDict = {"model": native_model, "messages": messages}
-    tools = _tools(body)
     if tools:
         request["tools"] = tools
-        choice = body.tool_choice
-        if isinstance(choice, FunctionToolChoice):
-            request["tool_choice"] = {"type": "function", "function": {"name": choice.name}}
-        elif choice is not None:
-            request["tool_choice"] = choice
+        if tool_choice is not None:
+            request["tool_choice"] = tool_choice
         if body.parallel_tool_calls is not None:
             request["parallel_tool_calls"] = body.parallel_tool_calls
     for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"),

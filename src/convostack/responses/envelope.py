@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from convostack.providers.base import JSONDict
-from convostack.responses.models import FunctionToolChoice, ResponseCreate
+from convostack.responses.models import FunctionToolChoice, McpToolChoice, ResponseCreate
+from convostack.responses.tools import echo_tools
 
 
 def _tool_choice(body: ResponseCreate) -> Any:
     choice = body.tool_choice
-    if isinstance(choice, FunctionToolChoice):
-        return {"type": "function", "name": choice.name}
+    if isinstance(choice, FunctionToolChoice | McpToolChoice):
+        return choice.model_dump()
     return choice or "auto"
 
 
@@ -24,16 +25,6 @@ def _text(body: ResponseCreate) -> JSONDict:
         if body.text.verbosity is not None:
             text["verbosity"] = body.text.verbosity
     return text
-
-
-def _tools(body: ResponseCreate) -> list[JSONDict]:
-    out = []
-    for tool in body.tools or []:
-        echoed = {"type": "function", "name": tool["name"], "description": None,
-                  "parameters": None, "strict": None}  # fmt: skip
-        echoed.update(tool)
-        out.append(echoed)
-    return out
 
 
 def response_object(
@@ -70,7 +61,7 @@ def response_object(
         if body.parallel_tool_calls is None
         else body.parallel_tool_calls,
         "tool_choice": _tool_choice(body),
-        "tools": _tools(body),
+        "tools": echo_tools(body.tools or []),
         "temperature": 1.0 if body.temperature is None else body.temperature,
         "top_p": 1.0 if body.top_p is None else body.top_p,
         "top_logprobs": body.top_logprobs or 0,

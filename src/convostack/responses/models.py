@@ -41,6 +41,16 @@ class FunctionToolChoice(_Strict):
     name: str
 
 
+class McpToolChoice(_Strict):
+    type: Literal["mcp"]
+    server_label: str
+    name: str | None = None
+
+
+ToolChoiceObject = Annotated[FunctionToolChoice | McpToolChoice, Field(discriminator="type")]
+UNION_TAGS.update({"function", "mcp"})
+
+
 class TextFormatText(_Strict):
     type: Literal["text"]
 
@@ -86,7 +96,7 @@ class ResponseCreate(_Strict):
     stream_options: StreamOptions | None = None
     background: bool | None = None
     tools: list[Any] | None = None
-    tool_choice: Literal["none", "auto", "required"] | FunctionToolChoice | None = None
+    tool_choice: Literal["none", "auto", "required"] | ToolChoiceObject | None = None
     parallel_tool_calls: bool | None = None
     max_output_tokens: int | None = Field(None, ge=16)
     max_tool_calls: int | None = Field(None, ge=1)

@@ -11,7 +11,9 @@ added, so `added` and `done` always agree.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from convostack.ids import new_item_id
 from convostack.providers.base import JSONDict
@@ -21,6 +23,32 @@ Event = JSONDict
 
 def new_call_id() -> str:
     return f"call_{secrets.token_hex(12)}"
+
+
+@dataclass(frozen=True, slots=True)
+class CallShape:
+    """What a call the model makes becomes: its output item and the events naming it.
+
+    A client-side function call is announced and done at once; a call the server runs
+    (`runs_on_server`) is `done` only after the loop has run it, with its result.
+    """
+
+    item: JSONDict  # the item's fields, `id` and `arguments` aside
+    arguments_events: str | None  # e.g. "response.mcp_call_arguments" (.delta/.done)
+    started_event: str | None = None  # sent right after the item is added
+    completed_event: str | None = None
+    failed_event: str | None = None
+    runs_on_server: bool = False
+    done_names_the_call: bool = False  # the arguments' done event carries `name`
+    runner: Any = field(default=None, compare=False)  # what runs it (a TurnTools)
+
+
+FUNCTION_CALL = CallShape(
+    {"type": "function_call", "status": "in_progress"},
+    "response.function_call_arguments",
+    done_names_the_call=True,
+)
+ShapeOf = Callable[[str], CallShape | None]
 
 
 @dataclass
@@ -34,12 +62,22 @@ class _Message:
 class _Call:
     index: int
     item: JSONDict
+    shape: CallShape
     arguments: list[str] = field(default_factory=list)
 
 
 class OutputBuilder:
-    def __init__(self, max_tool_calls: int | None = None):
+    """Output items of one model call; `start` is the output index of its first item
+    (after the items of earlier rounds of the tool loop), and `max_tool_calls` the calls
+    it may still make: the ones past it are ignored, as OpenAI ignores them."""
+
+    def __init__(
+        self, max_tool_calls: int | None = None, start: int = 0, shape_of: ShapeOf | None = None
+    ):
         self._max_tool_calls = max_tool_calls
+        self._start = start
+        self._shape_of = shape_of
+        self.ignored_calls = 0
         self._items: list[_Message | _Call] = []
         self._message: _Message | None = None
         self._calls: dict[int, _Call] = {}  # by the provider's tool call index
@@ -70,7 +108,7 @@ class OutputBuilder:
         if self._message is None:
             item = {"id": new_item_id("message"), "type": "message", "status": "in_progress",
                     "role": "assistant", "content": []}  # fmt: skip
-            self._message = _Message(len(self._items), item)
+            self._message = _Message(self._next_index(), item)
             self._items.append(self._message)
             events.append(self._added(self._message.index, item))
             events.append(
@@ -92,37 +130,44 @@ class OutputBuilder:
         call = self._calls.get(key)
         if call is None:
             if key in self._dropped_calls or self._over_call_limit():
+                self.ignored_calls += key not in self._dropped_calls
                 self._dropped_calls.add(key)
                 return events
-            item = {
-                "id": new_item_id("function_call"),
-                "type": "function_call",
-                "status": "in_progress",
-                "arguments": "",
-                "call_id": delta.get("id") or new_call_id(),
-                "name": function.get("name", ""),
-            }
-            call = _Call(len(self._items), item)
+            name = function.get("name", "")
+            shape = (self._shape_of and self._shape_of(name)) or FUNCTION_CALL
+            item = {"id": new_item_id(shape.item["type"]), **shape.item, "arguments": ""}
+            if shape is FUNCTION_CALL:
+                item.update(call_id=delta.get("id") or new_call_id(), name=name)
+            call = _Call(self._next_index(), item, shape)
             self._calls[key] = call
             self._items.append(call)
             events.append(self._added(call.index, item))
+            if shape.started_event:
+                events.append(self._about(shape.started_event, call))
         elif function.get("name") and not call.item["name"]:
             call.item["name"] = function["name"]
         piece = function.get("arguments")
         if piece:
             call.arguments.append(piece)
-            events.append(
-                {"type": "response.function_call_arguments.delta", "item_id": call.item["id"],
-                 "output_index": call.index, "delta": piece}
-            )  # fmt: skip
+            if call.shape.arguments_events:
+                events.append(
+                    {**self._about(call.shape.arguments_events + ".delta", call), "delta": piece}
+                )
         return events
+
+    def _next_index(self) -> int:
+        return self._start + len(self._items)
+
+    @staticmethod
+    def _about(kind: str, entry: _Call) -> Event:
+        return {"type": kind, "item_id": entry.item["id"], "output_index": entry.index}
 
     def _over_call_limit(self) -> bool:
         return self._max_tool_calls is not None and len(self._calls) >= self._max_tool_calls
 
     @staticmethod
     def _added(index: int, item: JSONDict) -> Event:
-        return {"type": "response.output_item.added", "output_index": index, "item": dict(item)}
+        return item_added(index, item)
 
     @property
     def incomplete(self) -> bool:
@@ -145,19 +190,35 @@ class OutputBuilder:
                 events.append({"type": "response.content_part.done", **common, "part": part})
             else:
                 item["arguments"] = "".join(entry.arguments)
-                events.append(
-                    {"type": "response.function_call_arguments.done", "item_id": item["id"],
-                     "output_index": entry.index, "arguments": item["arguments"],
-                     "name": item["name"]}
-                )  # fmt: skip
-            events.append(
-                {"type": "response.output_item.done", "output_index": entry.index, "item": item}
-            )
+                shape = entry.shape
+                if shape.arguments_events:
+                    done = {**self._about(shape.arguments_events + ".done", entry),
+                            "arguments": item["arguments"]}  # fmt: skip
+                    if shape.done_names_the_call:
+                        done["name"] = item["name"]
+                    events.append(done)
+                if shape.runs_on_server:
+                    item["status"] = "in_progress"
+                    continue  # done once the server has run it
+            events.append(item_done(entry.index, item))
         return events
+
+    def server_calls(self) -> list[tuple[int, JSONDict, CallShape]]:
+        """The calls the server is to run, in output order: (output index, item, shape)."""
+        return [(e.index, e.item, e.shape) for e in self._items
+                if isinstance(e, _Call) and e.shape.runs_on_server]  # fmt: skip
 
     @property
     def output(self) -> list[JSONDict]:
         return [entry.item for entry in self._items]
+
+
+def item_done(index: int, item: JSONDict) -> Event:
+    return {"type": "response.output_item.done", "output_index": index, "item": item}
+
+
+def item_added(index: int, item: JSONDict) -> Event:
+    return {"type": "response.output_item.added", "output_index": index, "item": dict(item)}
 
 
 def usage_object(usage: JSONDict | None) -> JSONDict | None:

@@ -28,7 +28,9 @@ from convostack.ids import MAX_ID_LENGTH, check_id
 from convostack.providers.base import JSONDict
 from convostack.providers.router import ModelRouter
 from convostack.responses.models import ResponseCreate
-from convostack.responses.output import Event, OutputBuilder, usage_object
+from convostack.responses.output import Event, usage_object
+from convostack.responses.tools.loop import ToolLoop
+from convostack.responses.tools.settings import ToolSettings
 from convostack.responses.turn import PreparedTurn, TurnPreparer
 from convostack.storage.base import (
     ConversationMissing,
@@ -65,9 +67,16 @@ def error_object(exc: BaseException) -> JSONDict:
 
 
 class ResponseService:
-    def __init__(self, store: Store, conversations: ConversationService, models: ModelRouter):
+    def __init__(
+        self,
+        store: Store,
+        conversations: ConversationService,
+        models: ModelRouter,
+        tool_settings: ToolSettings | None = None,
+    ):
         self._store = store
-        self._preparer = TurnPreparer(store, conversations, models)
+        self._tool_settings = tool_settings or ToolSettings()
+        self._preparer = TurnPreparer(store, conversations, models, self._tool_settings)
 
     async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
         return await self._preparer.prepare(owner, body)
@@ -76,54 +85,51 @@ class ResponseService:
 
     async def run(self, turn: PreparedTurn) -> JSONDict:
         """A non-streaming turn: the final Response, already kept."""
-        builder = OutputBuilder(turn.body.max_tool_calls)
+        loop = ToolLoop(turn, self._tool_settings)
         try:
-            completion = await turn.route.provider.chat(turn.request)
-            builder.feed(completion)
-            builder.finish()
+            async for _ in loop.events(streaming=False):
+                pass
         except Exception as exc:
             await self.keep_failure(turn, exc)
             raise
-        return await self.finish(turn, builder)
+        finally:
+            await turn.tools.close()
+        return await self.finish(turn, loop)
 
     async def stream(self, turn: PreparedTurn) -> AsyncIterator[Event]:
         """A streaming turn as Responses events (without sequence numbers)."""
         yield {"type": "response.created", "response": turn.envelope("in_progress", [])}
         yield {"type": "response.in_progress", "response": turn.envelope("in_progress", [])}
-        builder = OutputBuilder(turn.body.max_tool_calls)
-        request = {**turn.request, "stream": True, "stream_options": {"include_usage": True}}
-        chunks = turn.route.provider.chat_stream(request)
+        loop = ToolLoop(turn, self._tool_settings)
         try:
-            async for chunk in chunks:
-                for event in builder.feed(chunk):
-                    yield event
-            for event in builder.finish():
+            async for event in loop.events(streaming=True):
                 yield event
-            final = await self.finish(turn, builder)
+            final = await self.finish(turn, loop)
         except Exception as exc:
-            failed = await self.keep_failure(turn, exc, builder.output)
+            failed = await self.keep_failure(turn, exc, loop.output)
             yield {"type": "response.failed", "response": failed}
             return
         finally:
-            await _close(chunks)
+            await turn.tools.close()
         terminal = (
             "response.incomplete" if final["status"] == "incomplete" else "response.completed"
         )
         yield {"type": terminal, "response": final}
 
-    async def finish(self, turn: PreparedTurn, builder: OutputBuilder) -> JSONDict:
+    async def finish(self, turn: PreparedTurn, loop: ToolLoop) -> JSONDict:
         """Keep a turn the model finished: append to the conversation, store the response."""
-        status = "incomplete" if builder.incomplete else "completed"
+        reason = loop.incomplete_reason
+        status = "incomplete" if reason else "completed"
         response = turn.envelope(
             status,
-            builder.output,
-            usage=usage_object(builder.usage),
-            incomplete_reason="max_output_tokens" if builder.incomplete else None,
+            loop.output,
+            usage=usage_object(loop.usage),
+            incomplete_reason=reason,
             completed_at=int(time.time()) if status == "completed" else None,
         )
         output_items = [
             NewItem(item["id"], item["type"], orjson.dumps(item), fresh=True)
-            for item in builder.output
+            for item in loop.output
         ]
         stored = self._stored(turn, response) if turn.store else None
         try:
@@ -231,10 +237,3 @@ class ResponseService:
             raise invalid_value(
                 "after", f"Invalid 'after': no response with id '{(after or '')[:MAX_ID_LENGTH]}'."
             ) from None
-
-
-async def _close(chunks: AsyncIterator[JSONDict]) -> None:
-    # Closing the provider's stream early is what cancels the generation upstream.
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()

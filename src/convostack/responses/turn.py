@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from convostack.conversations.items import Item
 from convostack.conversations.service import ConversationService, PreparedItems, check_include
@@ -24,9 +23,11 @@ from convostack.providers.base import JSONDict
 from convostack.providers.router import ModelRouter, Route
 from convostack.responses.context import chat_request, estimate_tokens, to_messages
 from convostack.responses.envelope import response_object
-from convostack.responses.models import FunctionTool, FunctionToolChoice, ResponseCreate
+from convostack.responses.models import FunctionToolChoice, ResponseCreate
+from convostack.responses.tools import ToolBox, check_tools
+from convostack.responses.tools.base import PrepareContext
+from convostack.responses.tools.settings import ToolSettings
 from convostack.storage.base import ConversationMissing, ResponseMissing, Store
-from convostack.validation import to_api_error
 
 
 @dataclass
@@ -41,6 +42,7 @@ class PreparedTurn:
     input_items: PreparedItems
     request: JSONDict
     store: bool
+    tools: ToolBox
     dropped_items: int = 0
 
     def envelope(self, status: str, output: list[JSONDict], **extra: Any) -> JSONDict:
@@ -90,29 +92,15 @@ def _check_unsupported(body: ResponseCreate) -> None:
 
 
 def _check_limits(body: ResponseCreate, limits: Limits) -> None:
-    limits.check_tool_count(len(body.tools or ()))
     limits.check_max_output_tokens(body.max_output_tokens)
     limits.check_text(body.instructions, "instructions")
 
 
-def _check_tools(body: ResponseCreate) -> None:
+def _check_tools(body: ResponseCreate, limits: Limits, settings: ToolSettings) -> None:
     tools = body.tools or []
-    names = set()
-    for n, tool in enumerate(tools):
-        kind = tool.get("type") if isinstance(tool, dict) else None
-        if kind != "function":
-            raise InvalidRequestError(
-                f"Tool type '{kind}' is not supported by this server yet; only 'function' "
-                "tools are.",
-                code="unsupported_value",
-                param=f"tools[{n}].type",
-            )
-        try:
-            FunctionTool.model_validate(tool)
-        except ValidationError as exc:
-            raise to_api_error(exc, prefix=f"tools[{n}]") from None
-        names.add(tool["name"])
+    check_tools(tools, limits, settings)
     choice = body.tool_choice
+    names = {tool["name"] for tool in tools if tool["type"] == "function"}
     if isinstance(choice, FunctionToolChoice) and choice.name not in names:
         raise InvalidRequestError(
             f"Tool choice '{choice.name}' not found in 'tools' parameter.",
@@ -121,11 +109,23 @@ def _check_tools(body: ResponseCreate) -> None:
         )
 
 
+def _chat_choice(choice: Any) -> Any:
+    """The request's own choice in chat form, for the kinds that do not claim it."""
+    return choice if isinstance(choice, str) else None
+
+
 class TurnPreparer:
-    def __init__(self, store: Store, conversations: ConversationService, models: ModelRouter):
+    def __init__(
+        self,
+        store: Store,
+        conversations: ConversationService,
+        models: ModelRouter,
+        tool_settings: ToolSettings,
+    ):
         self._store = store
         self._conversations = conversations
         self._models = models
+        self._tool_settings = tool_settings
 
     async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
         _check_unsupported(body)
@@ -145,7 +145,7 @@ class TurnPreparer:
         check_include(body.include or [])
         metadata = check_metadata(body.metadata)
         _check_limits(body, self._conversations.limits)
-        _check_tools(body)
+        _check_tools(body, self._conversations.limits, self._tool_settings)
         raw_input: list[Any] = (
             [{"role": "user", "content": body.input}] if isinstance(body.input, str) and body.input
             else list(body.input or []) if not isinstance(body.input, str) else []
@@ -165,6 +165,12 @@ class TurnPreparer:
                 conversation_id, len(history), len(input_items.items) + 1, "conversation"
             )
         new_input = [orjson.loads(item.body) for item in input_items.items]
+        # Tools are prepared last, from what came before: an MCP server is contacted only
+        # for a request that is otherwise sound.
+        tools = await ToolBox.prepare(
+            body.tools or [],
+            PrepareContext(self._tool_settings, history, new_input, body.tool_choice),
+        )
         dropped, history = self._truncate(body, route, history, new_input)
         return PreparedTurn(
             owner=owner,
@@ -175,8 +181,16 @@ class TurnPreparer:
             conversation_id=conversation_id,
             metadata=metadata,
             input_items=input_items,
-            request=chat_request(body, route.model.id, history, new_input),
+            request=chat_request(
+                body,
+                route.model.id,
+                history,
+                new_input,
+                tools.chat_tools(),
+                tools.chat_tool_choice(_chat_choice(body.tool_choice)),
+            ),
             store=body.store is not False,
+            tools=tools,
             dropped_items=dropped,
         )
 

@@ -16,7 +16,10 @@ Endpoints and behaviour, all deterministic from the request:
   With `tools` in the request, and `tool_choice` naming a function (or `"required"`) or a
   last user message that starts with `call `, the answer is a call of that function (for
   `call <a> <b> ...`, one call of each named tool that exists, in parallel; else the first
-  tool) with arguments `{"text": <text>}` and `finish_reason: "tool_calls"`. A
+  tool) with arguments `{"text": <text>}` and `finish_reason: "tool_calls"`. A JSON object
+  in the message (`call add {"a": 1}`) is the arguments instead; `xN` asks for N rounds of
+  calls (each after the previous round's tool results); `loop ...` calls for ever (a model
+  that never stops), unless `tool_choice` is `"none"`. A
   `max_tokens` below the reply's word count cuts the reply there, with `finish_reason:
   "length"`. After tool results (a last message with role `tool`), it answers in text.
   Usage counts words: prompt = words in all message texts, completion = words in the reply.
@@ -121,28 +124,63 @@ def _pieces(text: str, count: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
+def _rounds_done(messages: Sequence[Any]) -> int:
+    """Tool-result rounds since the last user message: assistant messages with calls."""
+    done = 0
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") == "user":
+            break
+        done += message.get("role") == "assistant" and bool(message.get("tool_calls"))
+    return done
+
+
+def _script(text: str, names: list[str]) -> tuple[list[str], JSONDict | None, int | None]:
+    """What `call <tools> [<json>] [xN]` or `loop <tools> [<json>]` asks for: the tools to
+    call, their arguments (the JSON object, if any) and how many rounds (None: forever)."""
+    head, brace, tail = text.partition("{")
+    words = head.split()
+    rounds: int | None = 1 if words[0] == "call" else None
+    arguments: JSONDict | None = None
+    if brace:
+        body, _, after = ("{" + tail).rpartition("}")
+        with contextlib.suppress(orjson.JSONDecodeError):
+            arguments = orjson.loads(body + "}")
+        words += after.split()
+    for word in words:
+        if rounds is not None and word[:1] == "x" and word[1:].isdigit():
+            rounds = int(word[1:])
+    chosen = [w for w in words[1:] if w in names]
+    return chosen or names[:1], arguments, rounds
+
+
 def _tool_calls(body: JSONDict, text: str) -> list[JSONDict]:
     tools = [t for t in body.get("tools") or () if isinstance(t, dict) and t.get("function")]
     if not tools:
         return []
     messages = body.get("messages") or [{}]
-    if isinstance(messages[-1], dict) and messages[-1].get("role") == "tool":
-        return []  # tool results are in: the model answers in text
     names = [str(t["function"].get("name")) for t in tools]
     choice = body.get("tool_choice")
-    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+    arguments: JSONDict | None = None
+    scripted = text.split(maxsplit=1)[0] in ("call", "loop") if text.strip() else False
+    if scripted:
+        # "call a b {json} x3": one call of each named tool (or the first tool), in
+        # parallel, with those arguments, for three rounds; "loop ...": for ever.
+        chosen, arguments, rounds = _script(text, names)
+        if choice == "none" or (rounds is not None and _rounds_done(messages) >= rounds):
+            return []
+    elif isinstance(messages[-1], dict) and messages[-1].get("role") == "tool":
+        return []  # tool results are in: the model answers in text
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         chosen = [str(choice["function"].get("name"))]
-    elif text.startswith("call ") or choice == "required":
-        # "call a b": one call of each named tool, in parallel (or the first tool).
-        chosen = [w for w in text.split()[1:] if w in names] if text.startswith("call ") else []
-        chosen = chosen or names[:1]
+    elif choice == "required":
+        chosen = names[:1]
     else:
         return []
-    arguments = orjson.dumps({"text": text}).decode()
-    tag = hashlib.sha256(text.encode()).hexdigest()[:8]
+    encoded = orjson.dumps({"text": text} if arguments is None else arguments).decode()
+    tag = hashlib.sha256(f"{text}{len(messages)}".encode()).hexdigest()[:8]
     return [
         {"id": f"call_{tag}{n}", "type": "function",
-         "function": {"name": name, "arguments": arguments}}
+         "function": {"name": name, "arguments": encoded}}
         for n, name in enumerate(chosen)
     ]  # fmt: skip
 
