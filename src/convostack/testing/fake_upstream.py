@@ -50,10 +50,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import socket
 import sys
-import threading
-import time
 from array import array
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -67,6 +64,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from convostack.testing import fake_responses
+from convostack.testing.background import serving
 
 JSONDict = dict[str, Any]
 
@@ -134,17 +132,19 @@ def _rounds_done(messages: Sequence[Any]) -> int:
     return done
 
 
-def _script(text: str, names: list[str]) -> tuple[list[str], JSONDict | None, int | None]:
-    """What `call <tools> [<json>] [xN]` or `loop <tools> [<json>]` asks for: the tools to
-    call, their arguments (the JSON object, if any) and how many rounds (None: forever)."""
+def _script(text: str, names: list[str]) -> tuple[list[str], str | None, int | None]:
+    """What `call <tools> [{...}] [xN]` or `loop <tools> [{...}]` asks for: the tools to
+    call, their arguments (the text in braces, re-encoded if it is JSON, else as it is)
+    and how many rounds (None: forever)."""
     head, brace, tail = text.partition("{")
     words = head.split()
     rounds: int | None = 1 if words[0] == "call" else None
-    arguments: JSONDict | None = None
+    arguments: str | None = None
     if brace:
         body, _, after = ("{" + tail).rpartition("}")
+        arguments = body + "}"
         with contextlib.suppress(orjson.JSONDecodeError):
-            arguments = orjson.loads(body + "}")
+            arguments = orjson.dumps(orjson.loads(arguments)).decode()
         words += after.split()
     for word in words:
         if rounds is not None and word[:1] == "x" and word[1:].isdigit():
@@ -160,7 +160,7 @@ def _tool_calls(body: JSONDict, text: str) -> list[JSONDict]:
     messages = body.get("messages") or [{}]
     names = [str(t["function"].get("name")) for t in tools]
     choice = body.get("tool_choice")
-    arguments: JSONDict | None = None
+    arguments: str | None = None
     scripted = text.split(maxsplit=1)[0] in ("call", "loop") if text.strip() else False
     if scripted:
         # "call a b {json} x3": one call of each named tool (or the first tool), in
@@ -176,7 +176,7 @@ def _tool_calls(body: JSONDict, text: str) -> list[JSONDict]:
         chosen = names[:1]
     else:
         return []
-    encoded = orjson.dumps({"text": text} if arguments is None else arguments).decode()
+    encoded = orjson.dumps({"text": text}).decode() if arguments is None else arguments
     tag = hashlib.sha256(f"{text}{len(messages)}".encode()).hexdigest()[:8]
     return [
         {"id": f"call_{tag}{n}", "type": "function",
@@ -466,30 +466,8 @@ def run_fake_upstream(
 @contextlib.contextmanager
 def fake_upstream_server(models: Sequence[str] = DEFAULT_MODELS) -> Iterator[str]:
     """The fake in a background thread on a free port of 127.0.0.1; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        FakeUpstream(models).app,
-        # No logging set-up of its own: the host process (pytest) owns logging.
-        log_config=None,
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the fake upstream did not start")
-        time.sleep(0.01)
-    try:
+    with serving(FakeUpstream(models).app) as port:
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -21,7 +21,8 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, Tool
+from mcp.types import CallToolRequest, CallToolRequestParams, CallToolResult, Tool
+from mcp.types.jsonrpc import HEADER_MISMATCH
 
 from convostack.responses.tools.urls import scrub, secret_values, without_userinfo
 
@@ -72,7 +73,20 @@ class McpConnection:
     ) -> CallToolResult:
         client = await self._open()
         async with self._failures(seconds):
-            return await client.call_tool(name, arguments)
+            try:
+                # The request itself, not `Client.call_tool`: that lists the server's tools
+                # again in every new session (to check structured output we do not use),
+                # and the conversation already holds the list.
+                request = CallToolRequest(
+                    params=CallToolRequestParams(name=name, arguments=arguments)
+                )
+                return await client.session.send_request(request, CallToolResult)
+            except MCPError as exc:
+                if exc.error.code != HEADER_MISMATCH:
+                    raise
+                # A modern server that wants headers derived from the tool's schema: the
+                # SDK's own call lists the tools and sends them.
+                return await client.call_tool(name, arguments)
 
     async def close(self) -> None:
         self._stop.set()
