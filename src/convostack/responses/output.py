@@ -179,7 +179,8 @@ class OutputBuilder:
         events: list[Event] = []
         for entry in self._items:
             item = entry.item
-            item["status"] = status
+            if "status" in item:  # an approval request has none
+                item["status"] = status
             if isinstance(entry, _Message):
                 text = "".join(entry.text)
                 part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}

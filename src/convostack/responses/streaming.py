@@ -30,11 +30,13 @@ def replay_events(response: JSONDict) -> Iterator[Event]:
     yield {"type": "response.created", "response": snapshot}
     yield {"type": "response.in_progress", "response": snapshot}
     for index, item in enumerate(response["output"]):
-        started = {**item, "status": "in_progress"}
+        started = {**item, "status": "in_progress"} if "status" in item else dict(item)
         if item["type"] == "message":
             started["content"] = []
-        elif item["type"] == "function_call":
+        elif item["type"] in ("function_call", "mcp_call"):
             started["arguments"] = ""
+        elif item["type"] == "mcp_list_tools":
+            started["tools"] = []
         yield {"type": "response.output_item.added", "output_index": index, "item": started}
         if item["type"] == "message":
             for part_index, part in enumerate(item["content"]):
@@ -53,9 +55,25 @@ def replay_events(response: JSONDict) -> Iterator[Event]:
                    "delta": item["arguments"]}  # fmt: skip
             yield {"type": "response.function_call_arguments.done", **where,
                    "arguments": item["arguments"], "name": item["name"]}  # fmt: skip
+        else:
+            yield from _tool_item_events(index, item)
         yield {"type": "response.output_item.done", "output_index": index, "item": item}
     terminal = {"completed": "response.completed", "incomplete": "response.incomplete"}
     yield {"type": terminal.get(response["status"], "response.failed"), "response": response}
+
+
+def _tool_item_events(index: int, item: JSONDict) -> Iterator[Event]:
+    """A server-run tool item's own events, as the tool loop sent them."""
+    where = {"item_id": item["id"], "output_index": index}
+    if item["type"] == "mcp_list_tools":
+        yield {"type": "response.mcp_list_tools.in_progress", **where}
+        yield {"type": "response.mcp_list_tools.completed", **where}
+    elif item["type"] == "mcp_call":
+        yield {"type": "response.mcp_call.in_progress", **where}
+        yield {"type": "response.mcp_call_arguments.delta", **where, "delta": item["arguments"]}
+        yield {"type": "response.mcp_call_arguments.done", **where, "arguments": item["arguments"]}
+        outcome = "failed" if item.get("status") == "failed" else "completed"
+        yield {"type": f"response.mcp_call.{outcome}", **where}
 
 
 async def as_async(events: Iterator[Event]) -> AsyncIterator[Event]:
