@@ -23,8 +23,8 @@ serve: install
 	$(BIN)/convostack serve
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs
+	$(BIN)/ruff format --check src tests bench docs
 
 typecheck: install
 	$(BIN)/mypy

@@ -257,7 +257,13 @@ def fake_upstream(port: int, logs: Path) -> Proc:
 
 
 def convostack_serve(
-    port: int, home: Path, upstream: str, logs: Path, db: str | None = None, workers: int = 1
+    port: int,
+    home: Path,
+    upstream: str,
+    logs: Path,
+    db: str | None = None,
+    workers: int = 1,
+    settings: Mapping[str, str] = {},
 ) -> Proc:
     """`convostack serve`, uvicorn, the fake upstream; on the database `db` (a URL), by
     default SQLite under `home`; one process, or `workers` under a supervisor (their CPU
@@ -269,6 +275,7 @@ def convostack_serve(
         **inherited,
         "CONVOSTACK_HOME": str(home),
         "CONVOSTACK_MAX_ITEMS_PER_CONVERSATION": "100000",
+        **{f"CONVOSTACK_{name.upper()}": value for name, value in settings.items()},
     }
     argv = [
         str(Path(PYTHON).parent / "convostack"),

@@ -77,3 +77,10 @@ def client(stack_target: Target, http: httpx2.Client) -> openai.OpenAI:
     return openai.OpenAI(
         base_url=stack_target.base_url, api_key="k", http_client=http, max_retries=0
     )
+
+
+@pytest.fixture
+def stack_config_is_local(request: pytest.FixtureRequest) -> None:
+    """Once is enough for what does not depend on the target: in library mode only."""
+    if request.config.getoption("--stack-config") != "library":
+        pytest.skip("runs in library mode only")
