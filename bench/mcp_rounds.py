@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import statistics
 import time
-from typing import Any
 
 import httpx2
 import orjson
@@ -67,9 +66,9 @@ def _kinds(response: JSONDict) -> list[str]:
 
 async def _client_rounds(client: Client, mcp_url: str, base: str, samples: int) -> list[float]:
     """Five rounds with the client running the tool: its own MCP session per turn."""
-    function = {"type": "function", "name": "add",
-                "parameters": {"type": "object", "properties": {"a": {"type": "integer"},
-                                                                "b": {"type": "integer"}}}}  # fmt: skip
+    integer = {"type": "integer"}
+    schema = {"type": "object", "properties": {"a": integer, "b": integer}}
+    function = {"type": "function", "name": "add", "parameters": schema}
     times = []
     for _ in range(samples):
         started = time.perf_counter()
@@ -143,8 +142,7 @@ def _measure(port: int, upstream_port: int, mcp_url: str, samples: int) -> JSOND
                 "previous_response_id": base["id"]}  # fmt: skip
         times = []
         for _ in range(samples):
-            elapsed, response = _turn(client, body)
-            times.append(elapsed)
+            times.append(_turn(client, body)[0])
         return times
 
     log("turns without a call")
