@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -19,6 +19,9 @@ from convostack.limits import (
     DEFAULT_MAX_TOOLS,
     Limits,
 )
+
+if TYPE_CHECKING:
+    from convostack.connections import ConnectionLimits
 
 ENV_PREFIX = "CONVOSTACK_"
 
@@ -43,6 +46,46 @@ class Config(BaseModel):
         description="After SIGINT or SIGTERM, how long requests in flight may take to "
         "finish before they are cut off (a turn cut off appends nothing).",
     )
+    # --- HTTP connections (connections.py); each matches a reverse-proxy setting ---
+    max_connections: int = Field(
+        1024,
+        ge=1,
+        description="Open connections one process keeps; past it the connection idle the "
+        "longest is closed, or, when all have a request running, the new one gets a 503.",
+    )
+    max_header_bytes: int = Field(
+        65536,
+        ge=1024,
+        description="Largest request head (request line and headers) in bytes; larger "
+        "gets 431 before the rest is read.",
+    )
+    max_header_count: int = Field(
+        100, ge=8, description="Most headers in one request; more gets 431."
+    )
+    max_url_bytes: int = Field(
+        8192, ge=256, description="Longest request URL (path and query) in bytes; longer gets 414."
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Time a client has to send a whole request head, from connecting or "
+        "from its first byte after an idle keep-alive; past it, 408 and the connection closes.",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest silence while a request body is arriving; past it the "
+        "connection is closed (the request is abandoned).",
+    )
+    keep_alive_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="How long an idle keep-alive connection stays open after a response.",
+    )
+    # --- end of HTTP connections ---
     workers: int = Field(
         1,
         ge=1,
@@ -140,6 +183,20 @@ class Config(BaseModel):
             max_items_per_conversation=self.max_items_per_conversation,
             max_tools=self.max_tools,
             max_output_tokens=self.max_output_tokens,
+        )
+
+    @property
+    def connection_limits(self) -> ConnectionLimits:
+        # Imported here: connections.py imports uvicorn, which reading a config needs not.
+        from convostack.connections import ConnectionLimits
+
+        return ConnectionLimits(
+            max_connections=self.max_connections,
+            max_header_bytes=self.max_header_bytes,
+            max_header_count=self.max_header_count,
+            max_url_bytes=self.max_url_bytes,
+            header_timeout=self.header_timeout_seconds,
+            body_timeout=self.body_timeout_seconds,
         )
 
     @property
