@@ -19,6 +19,7 @@ from convostack.limits import (
     DEFAULT_MAX_TOOLS,
     Limits,
 )
+from convostack.redaction import strip_userinfo
 
 if TYPE_CHECKING:
     from convostack.connections import ConnectionLimits
@@ -269,7 +270,12 @@ def _explain(exc: ValidationError, source: Mapping[str, str]) -> str:
             continue
         where = source.get(top, "defaults")
         env = ENV_PREFIX + top.upper()
-        shown = "<not shown: it holds keys>" if top == "api_keys" else repr(err.get("input"))
+        # Keys are never shown; a URL's userinfo (a password) is blanked.
+        shown = (
+            "<not shown: it holds keys>"
+            if top == "api_keys"
+            else strip_userinfo(repr(err.get("input")))
+        )
         lines.append(
             f"  - {name} = {shown} (from {where}): {err['msg']}. "
             f"Set it with --{top.replace('_', '-')}, {env}, or '{top}:' in the config file."
