@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from convostack.auth import ApiKey, api_keys_input, check_unique
 from convostack.limits import (
+    DEFAULT_MAX_CHAT_CHOICES,
     DEFAULT_MAX_ITEM_TEXT_CHARS,
     DEFAULT_MAX_ITEMS_PER_CONVERSATION,
     DEFAULT_MAX_OUTPUT_TOKENS,
@@ -121,7 +122,8 @@ class Config(BaseModel):
     max_item_text_chars: int = Field(
         DEFAULT_MAX_ITEM_TEXT_CHARS,
         ge=1,
-        description="Most characters of text in one item (and in 'instructions').",
+        description="Most characters of text in one item (and in 'instructions', and in "
+        "one message of a chat completion).",
     )
     max_items_per_conversation: int = Field(
         DEFAULT_MAX_ITEMS_PER_CONVERSATION,
@@ -129,12 +131,20 @@ class Config(BaseModel):
         description="Most items one conversation may hold; appending past it is a 400.",
     )
     max_tools: int = Field(
-        DEFAULT_MAX_TOOLS, ge=1, description="Most tools in one response request."
+        DEFAULT_MAX_TOOLS,
+        ge=1,
+        description="Most tools in one response request or chat completion.",
     )
     max_output_tokens: int = Field(
         DEFAULT_MAX_OUTPUT_TOKENS,
         ge=16,
-        description="Largest max_output_tokens a response request may ask for.",
+        description="Largest max_output_tokens a response request may ask for (and "
+        "max_tokens or max_completion_tokens a chat completion).",
+    )
+    max_chat_choices: int = Field(
+        DEFAULT_MAX_CHAT_CHOICES,
+        ge=1,
+        description="Largest 'n' (choices generated at once) a chat completion may ask for.",
     )
     rate_limit_per_minute: int | None = Field(
         None,
@@ -184,6 +194,7 @@ class Config(BaseModel):
             max_items_per_conversation=self.max_items_per_conversation,
             max_tools=self.max_tools,
             max_output_tokens=self.max_output_tokens,
+            max_chat_choices=self.max_chat_choices,
         )
 
     @property
