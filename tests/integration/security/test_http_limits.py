@@ -246,3 +246,34 @@ def test_sigterm_under_load_stops_within_the_grace_period(
             assert all(turn.result().status_code == 503 for turn in turns)
         for sock in [*idle, slow_head]:
             sock.close()
+
+
+def _leave_mid_stream(port: int, headers: dict[str, str], path: str, body: dict[str, Any]) -> None:
+    with httpx2.stream("POST", f"http://127.0.0.1:{port}{path}", json=body, headers=headers,
+                       timeout=10) as response:  # fmt: skip
+        assert response.status_code == 200
+        next(response.iter_bytes())  # the first event, then the client goes
+
+
+def test_clients_that_leave_mid_upload_or_mid_stream_are_logged_without_a_traceback(
+    server: tuple[int, Path], headers_a: dict[str, str]
+) -> None:
+    port, home = server
+    log_file = next(home.glob("server-*.log"))
+    logged = len(log_file.read_text())
+    with _connect(port) as sock:  # half a body, then gone
+        head = ("POST /v1/responses HTTP/1.1\r\nhost: x\r\n"
+                f"authorization: {headers_a['authorization']}\r\n"
+                "content-type: application/json\r\ncontent-length: 5000\r\n\r\n")  # fmt: skip
+        sock.sendall(head.encode() + b'{"model": "' + b"m" * 2000)
+    drip = [{"role": "user", "content": "drip:0.3"}]
+    _leave_mid_stream(port, headers_a, "/v1/chat/completions",
+                      {"model": FAKE_MODEL, "messages": drip, "stream": True})  # fmt: skip
+    _leave_mid_stream(port, headers_a, "/v1/responses",
+                      {"model": FAKE_MODEL, "input": "drip:0.3", "stream": True})  # fmt: skip
+    time.sleep(1.5)  # the drips the server was still sending when the clients left
+    log = log_file.read_text()[logged:]
+    assert "client disconnected" in log  # the upload
+    assert "the client left before its end" in log  # the chat stream
+    assert "Traceback" not in log
+    assert " ERROR " not in log
