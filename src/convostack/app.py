@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -62,6 +62,14 @@ class GuardMiddleware:
                         scope, receive, send
                     )
             raise
+        except ClientDisconnect:
+            # Expected (a client that gave up, or whose body stalled): nobody to answer, and
+            # nothing worth a traceback; at INFO, so no client can flood the error log.
+            log.info(
+                "client disconnected before sending the whole body of %s %s",
+                scope.get("method"),
+                scope.get("path"),
+            )
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:

@@ -6,19 +6,21 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from convostack.auth import ApiKey, api_keys_input, check_unique
 from convostack.limits import (
+    DEFAULT_MAX_CHAT_CHOICES,
     DEFAULT_MAX_ITEM_TEXT_CHARS,
     DEFAULT_MAX_ITEMS_PER_CONVERSATION,
     DEFAULT_MAX_OUTPUT_TOKENS,
     DEFAULT_MAX_TOOLS,
     Limits,
 )
+from convostack.redaction import strip_userinfo
 from convostack.responses.tools.settings import (
     DEFAULT_MAX_TOOL_ITERATIONS,
     DEFAULT_TOOL_BREAKER_FAILURES,
@@ -27,6 +29,9 @@ from convostack.responses.tools.settings import (
     McpServerConfig,
     ToolSettings,
 )
+
+if TYPE_CHECKING:
+    from convostack.connections import ConnectionLimits
 
 ENV_PREFIX = "CONVOSTACK_"
 
@@ -51,6 +56,46 @@ class Config(BaseModel):
         description="After SIGINT or SIGTERM, how long requests in flight may take to "
         "finish before they are cut off (a turn cut off appends nothing).",
     )
+    # --- HTTP connections (connections.py); each matches a reverse-proxy setting ---
+    max_connections: int = Field(
+        1024,
+        ge=1,
+        description="Open connections one process keeps; past it the connection idle the "
+        "longest is closed, or, when all have a request running, the new one gets a 503.",
+    )
+    max_header_bytes: int = Field(
+        65536,
+        ge=1024,
+        description="Largest request head (request line and headers) in bytes; larger "
+        "gets 431 before the rest is read.",
+    )
+    max_header_count: int = Field(
+        100, ge=8, description="Most headers in one request; more gets 431."
+    )
+    max_url_bytes: int = Field(
+        8192, ge=256, description="Longest request URL (path and query) in bytes; longer gets 414."
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Time a client has to send a whole request head, from connecting or "
+        "from its first byte after an idle keep-alive; past it, 408 and the connection closes.",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest silence while a request body is arriving; past it the "
+        "connection is closed (the request is abandoned).",
+    )
+    keep_alive_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="How long an idle keep-alive connection stays open after a response.",
+    )
+    # --- end of HTTP connections ---
     workers: int = Field(
         1,
         ge=1,
@@ -85,7 +130,8 @@ class Config(BaseModel):
     max_item_text_chars: int = Field(
         DEFAULT_MAX_ITEM_TEXT_CHARS,
         ge=1,
-        description="Most characters of text in one item (and in 'instructions').",
+        description="Most characters of text in one item (and in 'instructions', and in "
+        "one message of a chat completion).",
     )
     max_items_per_conversation: int = Field(
         DEFAULT_MAX_ITEMS_PER_CONVERSATION,
@@ -93,12 +139,20 @@ class Config(BaseModel):
         description="Most items one conversation may hold; appending past it is a 400.",
     )
     max_tools: int = Field(
-        DEFAULT_MAX_TOOLS, ge=1, description="Most tools in one response request."
+        DEFAULT_MAX_TOOLS,
+        ge=1,
+        description="Most tools in one response request or chat completion.",
     )
     max_output_tokens: int = Field(
         DEFAULT_MAX_OUTPUT_TOKENS,
         ge=16,
-        description="Largest max_output_tokens a response request may ask for.",
+        description="Largest max_output_tokens a response request may ask for (and "
+        "max_tokens or max_completion_tokens a chat completion).",
+    )
+    max_chat_choices: int = Field(
+        DEFAULT_MAX_CHAT_CHOICES,
+        ge=1,
+        description="Largest 'n' (choices generated at once) a chat completion may ask for.",
     )
     rate_limit_per_minute: int | None = Field(
         None,
@@ -191,6 +245,21 @@ class Config(BaseModel):
             max_items_per_conversation=self.max_items_per_conversation,
             max_tools=self.max_tools,
             max_output_tokens=self.max_output_tokens,
+            max_chat_choices=self.max_chat_choices,
+        )
+
+    @property
+    def connection_limits(self) -> ConnectionLimits:
+        # Imported here: connections.py imports uvicorn, which reading a config needs not.
+        from convostack.connections import ConnectionLimits
+
+        return ConnectionLimits(
+            max_connections=self.max_connections,
+            max_header_bytes=self.max_header_bytes,
+            max_header_count=self.max_header_count,
+            max_url_bytes=self.max_url_bytes,
+            header_timeout=self.header_timeout_seconds,
+            body_timeout=self.body_timeout_seconds,
         )
 
     @property
@@ -277,7 +346,12 @@ def _explain(exc: ValidationError, source: Mapping[str, str]) -> str:
             continue
         where = source.get(top, "defaults")
         env = ENV_PREFIX + top.upper()
-        shown = "<not shown: it holds keys>" if top == "api_keys" else repr(err.get("input"))
+        # Keys are never shown; a URL's userinfo (a password) is blanked.
+        shown = (
+            "<not shown: it holds keys>"
+            if top == "api_keys"
+            else strip_userinfo(repr(err.get("input")))
+        )
         lines.append(
             f"  - {name} = {shown} (from {where}): {err['msg']}. "
             f"Set it with --{top.replace('_', '-')}, {env}, or '{top}:' in the config file."

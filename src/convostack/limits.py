@@ -24,6 +24,7 @@ DEFAULT_MAX_ITEM_TEXT_CHARS = 1_048_576
 DEFAULT_MAX_ITEMS_PER_CONVERSATION = 10_000
 DEFAULT_MAX_TOOLS = 128
 DEFAULT_MAX_OUTPUT_TOKENS = 131_072
+DEFAULT_MAX_CHAT_CHOICES = 8
 
 # Keys not counted as text: binary payloads (base64 images and files), bounded by the
 # request body size alone, and short fields the item validator already bounds.
@@ -36,6 +37,7 @@ class Limits:
     max_items_per_conversation: int = DEFAULT_MAX_ITEMS_PER_CONVERSATION
     max_tools: int = DEFAULT_MAX_TOOLS
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+    max_chat_choices: int = DEFAULT_MAX_CHAT_CHOICES
 
     def check_item_text(self, item: dict[str, Any], param: str) -> None:
         """An item's text (its strings, but binary payloads and bounded fields) within the
@@ -88,15 +90,23 @@ class Limits:
                 param="tools",
             )
 
-    def check_max_output_tokens(self, value: int | None) -> None:
+    def check_max_output_tokens(self, value: int | None, param: str = "max_output_tokens") -> None:
+        """`param`: the name the request gives it (Chat Completions: `max_tokens`)."""
         if value is not None and value > self.max_output_tokens:
-            raise InvalidRequestError(
-                f"Invalid 'max_output_tokens': integer above maximum value. Expected a value "
-                f"<= {self.max_output_tokens} (setting max_output_tokens), but got {value} "
-                "instead.",
-                code="integer_above_max_value",
-                param="max_output_tokens",
-            )
+            raise _above_max(param, self.max_output_tokens, "max_output_tokens", value)
+
+    def check_choices(self, value: int | None) -> None:
+        if value is not None and value > self.max_chat_choices:
+            raise _above_max("n", self.max_chat_choices, "max_chat_choices", value)
+
+
+def _above_max(param: str, limit: int, setting: str, value: int) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Invalid '{param}': integer above maximum value. Expected a value <= {limit} "
+        f"(setting {setting}), but got {value} instead.",
+        code="integer_above_max_value",
+        param=param,
+    )
 
 
 def text_size(value: Any) -> int:

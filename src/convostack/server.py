@@ -15,6 +15,7 @@ import uvloop
 
 from convostack.app import create_app
 from convostack.config import Config
+from convostack.connections import LimitedConfig, raise_file_limit
 from convostack.stack import Stack
 from convostack.storage import redacted_url
 
@@ -62,12 +63,14 @@ def serve(
     # loop that then serves: the stores' connections belong to that loop.
     stack = Stack(config)
     app = create_app(config, stack)
-    server_config = uvicorn.Config(
+    limits = config.connection_limits
+    raise_file_limit(limits)
+    server_config = LimitedConfig(
         app,
+        limits,
         host=config.host,
         port=config.port,
         loop="uvloop",
-        http="httptools",
         lifespan="off",
         access_log=False,
         log_config=None,
@@ -76,6 +79,7 @@ def serve(
         # one ASGI layer less on every request.
         proxy_headers=False,
         timeout_graceful_shutdown=config.shutdown_grace_seconds,
+        timeout_keep_alive=config.keep_alive_timeout_seconds,
     )
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(stack.start())

@@ -22,6 +22,7 @@ def _router(request: Request) -> ModelRouter:
 
 async def create_chat_completion(request: Request) -> Response:
     body = await parse_body(request, ChatCompletionCreate)
+    body.check_limits(request.app.state.stack.conversations.limits)
     if body.stream:
         events = await service.stream(_router(request), body)
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)

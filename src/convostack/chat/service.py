@@ -8,6 +8,7 @@ OpenAI error body. A failure after that can only be the stream's last event.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import sys
@@ -58,6 +59,10 @@ async def _events(
                 if event is not None:
                     yield event
         yield DONE
+    except (GeneratorExit, asyncio.CancelledError):
+        # The client disconnected: expected, so one line at INFO, never a traceback.
+        log.info("chat stream for model %s: the client left before its end", public_id)
+        raise
     except APIError as exc:
         log.warning("chat stream for model %s failed: %s", public_id, exc.message)
         yield b"data: " + exc.body_bytes() + b"\n\n"

@@ -7,7 +7,10 @@ incrementally from the byte stream, so the first chunk goes out as soon as it ar
 
 Failures are retried only while nothing has been produced yet (connection errors, 429,
 5xx); every error message names the provider id and its base URL, so that whoever reads
-it knows which upstream to look at.
+it knows which upstream to look at. Credentials never show: userinfo in `base_url`
+(`http://user:password@host/v1`) is taken out of it and sent as HTTP basic auth, and
+what an upstream says in an error is cut to a few KiB and scrubbed of anything that
+looks like a credential (redaction.py) before a tenant or a log sees it.
 """
 
 from __future__ import annotations
@@ -26,13 +29,18 @@ from multidict import CIMultiDictProxy
 from convostack.errors import APIError, RateLimitError
 from convostack.providers.base import JSONDict, ModelInfo, ProviderError, ProviderTimeout
 from convostack.providers.settings import OpenAICompatSettings
+from convostack.redaction import Scrubber, basic_credentials, split_userinfo
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 0.25
 BACKOFF_CAP_SECONDS = 8.0
+# An upstream error's code and param are short names; anything longer is cut.
+_SHORT_FIELD_CHARS = 64
 # How much of a non-JSON upstream error body to quote back.
 QUOTE_CHARS = 500
+# How much of an upstream's error body is read at all: the rest is never relayed.
+ERROR_BODY_BYTES = 64 * 1024
 
 
 class SSEDecoder:
@@ -88,11 +96,23 @@ class OpenAICompatProvider:
     def __init__(self, settings: OpenAICompatSettings):
         self.id = settings.id
         self.settings = settings
-        self.base_url = settings.base_url.rstrip("/")
+        base_url, user, password = split_userinfo(settings.base_url)
+        self.base_url = base_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
         self._headers = {"content-type": "application/json", "accept": "application/json"}
+        basic = basic_credentials(user, password) if user is not None else None
         if settings.api_key:
             self._headers["authorization"] = f"Bearer {settings.api_key}"
+            if basic is not None:
+                log.warning(
+                    "provider %r: base_url holds credentials and api_key is set; the "
+                    "api_key is sent, the credentials in the URL are not",
+                    self.id,
+                )
+        elif basic is not None:
+            self._headers["authorization"] = f"Basic {basic}"
+        secrets = (settings.api_key, password, basic, f"{user}:{password}" if password else None)
+        self._scrub = Scrubber(secrets)
         self._timeout = aiohttp.ClientTimeout(
             total=settings.timeout, sock_connect=settings.connect_timeout
         )
@@ -202,7 +222,7 @@ class OpenAICompatProvider:
             raise self._timed_out() from exc
         except aiohttp.ClientError as exc:
             raise ProviderError(
-                f"{self._name} broke off its answer to {method} {path}: {exc}",
+                f"{self._name} broke off its answer to {method} {path}: {self._scrub(str(exc))}",
                 code="upstream_error",
             ) from exc
         finally:
@@ -214,7 +234,7 @@ class OpenAICompatProvider:
         if not isinstance(result, dict):
             raise ProviderError(
                 f"{self._name} answered {method} {path} with something that is not a JSON "
-                f"object: {_quote(payload)}",
+                f"object: {self._scrub(_quote(payload))}",
                 code="upstream_error",
             )
         return result
@@ -240,17 +260,17 @@ class OpenAICompatProvider:
             except aiohttp.ClientError as exc:
                 if attempt == retries:
                     raise ProviderError(
-                        f"{self._name} is unreachable ({exc}). Check that it is running and "
-                        "that base_url is right.",
+                        f"{self._name} is unreachable ({self._scrub(str(exc))}). Check that "
+                        "it is running and that base_url is right.",
                         code="upstream_unavailable",
                     ) from exc
-                log.warning("%s: %s; retrying", self._name, exc)
+                log.warning("%s: %s; retrying", self._name, self._scrub(str(exc)))
                 await asyncio.sleep(_backoff(attempt, None))
                 continue
             if response.status < 400:
                 return response
             try:
-                payload = await response.read()
+                payload = await _read_at_most(response, ERROR_BODY_BYTES)
             except (TimeoutError, aiohttp.ClientError):
                 payload = b""
             finally:
@@ -268,7 +288,7 @@ class OpenAICompatProvider:
     def _status_error(
         self, status: int, payload: bytes, headers: CIMultiDictProxy[str]
     ) -> APIError:
-        message, code, param = _upstream_error(payload)
+        message, code, param = self._upstream_error(payload)
         if status >= 500:
             return ProviderError(
                 f"{self._name} failed with HTTP {status}: {message}", code="upstream_error"
@@ -296,7 +316,7 @@ class OpenAICompatProvider:
         )
 
     def _error_in_body(self, body: JSONDict) -> ProviderError:
-        message, code, _ = _upstream_error(orjson.dumps(body))
+        message, code, _ = self._upstream_error(orjson.dumps(body))
         return ProviderError(
             f"{self._name} reported an error: {message}", code=code or "upstream_error"
         )
@@ -312,9 +332,18 @@ class OpenAICompatProvider:
             raise self._error_in_body(chunk)
         return chunk
 
+    def _upstream_error(self, payload: bytes) -> tuple[str, str | None, str | None]:
+        """What the upstream said (see `_upstream_error`), cut and scrubbed."""
+        message, code, param = _upstream_error(payload)
+        return (
+            self._scrub(message),
+            None if code is None else self._scrub(code[:_SHORT_FIELD_CHARS]),
+            None if param is None else self._scrub(param[:_SHORT_FIELD_CHARS]),
+        )
+
     def _broken(self, why: str) -> ProviderError:
         return ProviderError(
-            f"{self._name} broke off the stream before it finished: {why}",
+            f"{self._name} broke off the stream before it finished: {self._scrub(why)}",
             code="upstream_stream_broken",
         )
 
@@ -339,6 +368,18 @@ async def _sse_data(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, N
             yield data
     for data in decoder.end():
         yield data
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The start of a body, `limit` bytes at most; the rest is left unread (releasing the
+    response then drops the connection)."""
+    data = bytearray()
+    while len(data) < limit:
+        piece = await response.content.read(limit - len(data))
+        if not piece:
+            break
+        data += piece
+    return bytes(data)
 
 
 def _has_finish_reason(chunk: JSONDict) -> bool:

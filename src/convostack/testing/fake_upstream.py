@@ -40,7 +40,9 @@ message: `fail500` (HTTP 500 with an OpenAI error body), `fail400` (HTTP 400, di
 `slow:<seconds>` (sleep before answering), `drip:<seconds>` (sleep between stream
 chunks), `break` (a stream sends its role chunk and two deltas, then drops the connection
 without `[DONE]`; a non-stream answer is cut off mid-body), `error-chunk` (a stream sends
-its role chunk, then a chunk with a top-level `error`).
+its role chunk, then a chunk with a top-level `error`), `echo-headers` (HTTP 400 whose
+message quotes every request header, `authorization` included, as careless proxies do),
+`huge-error:<characters>` (HTTP 400 with a message that long).
 """
 
 from __future__ import annotations
@@ -236,7 +238,7 @@ class FakeUpstream:
         text = _last_user_text(messages)
         fault = request.headers.get("x-fake-fault") or text
         record = self._record(request, body, fault)
-        failed = await _apply_fault(fault)
+        failed = await _apply_fault(fault, request)
         if failed is not None:
             return failed
         reply = f"echo: {text} [{len(messages)} messages]"
@@ -304,7 +306,7 @@ class FakeUpstream:
         body = orjson.loads(await request.body())
         fault = request.headers.get("x-fake-fault") or ""
         self._record(request, body, fault)
-        failed = await _apply_fault(fault)
+        failed = await _apply_fault(fault, request)
         if failed is not None:
             return failed
         raw = body.get("input")
@@ -353,8 +355,15 @@ def _base64_floats(vector: list[float]) -> str:
     return base64.b64encode(values.tobytes()).decode()
 
 
-async def _apply_fault(fault: str) -> Response | None:
+async def _apply_fault(fault: str, request: Request) -> Response | None:
     """The error response a fault asks for; sleeps first for `slow:<seconds>`."""
+    if fault == "echo-headers":
+        quoted = "\n".join(f"{name}: {value}" for name, value in request.headers.items())
+        message = f"Fake upstream rejected the request (echo-headers). It had:\n{quoted}"
+        return _error(400, message, "invalid_request_error", "invalid_value")
+    if fault.startswith("huge-error:"):
+        message = "x" * int(fault.removeprefix("huge-error:"))
+        return _error(400, message, "invalid_request_error", "invalid_value")
     if fault == "fail500":
         return _error(500, "Fake upstream failure (fail500).", "server_error", "fake_failure")
     if fault == "fail400":
