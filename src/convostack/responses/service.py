@@ -31,6 +31,7 @@ from convostack.responses.models import ResponseCreate
 from convostack.responses.output import Event, OutputBuilder, usage_object
 from convostack.responses.turn import PreparedTurn, TurnPreparer
 from convostack.storage.base import (
+    ConversationFull,
     ConversationMissing,
     CursorMissing,
     DuplicateItemId,
@@ -67,6 +68,7 @@ def error_object(exc: BaseException) -> JSONDict:
 class ResponseService:
     def __init__(self, store: Store, conversations: ConversationService, models: ModelRouter):
         self._store = store
+        self._limits = conversations.limits
         self._preparer = TurnPreparer(store, conversations, models)
 
     async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
@@ -126,13 +128,19 @@ class ResponseService:
             for item in builder.output
         ]
         stored = self._stored(turn, response) if turn.store else None
+        items = [*turn.input_items.items, *output_items]
         try:
             await self._store.save_turn(
                 turn.owner,
-                Turn(turn.conversation_id, [*turn.input_items.items, *output_items], stored),
+                Turn(turn.conversation_id, items, stored),
+                max_items=self._limits.max_items_per_conversation,
             )
         except ConversationMissing:
             raise conversation_not_found(turn.conversation_id or "") from None
+        except ConversationFull as exc:  # concurrent turns filled it since the turn began
+            raise self._limits.conversation_too_long(
+                exc.conversation_id, exc.held, len(items), "conversation"
+            ) from None
         except DuplicateItemId as exc:
             param = turn.input_items.param_of(exc.item_id)
             raise invalid_value(

@@ -187,11 +187,13 @@ class Store(Protocol):
         """Every item of the conversation, oldest first. Raises ConversationMissing."""
         ...
 
-    async def save_turn(self, owner: str, turn: Turn) -> None:
+    async def save_turn(self, owner: str, turn: Turn, *, max_items: int | None = None) -> None:
         """Appends the turn's items and stores its response in one transaction.
 
-        Raises ConversationMissing (deleted meanwhile) or DuplicateItemId; then nothing
-        is written.
+        Raises ConversationMissing (deleted meanwhile), DuplicateItemId, or
+        ConversationFull if the conversation would then hold more than `max_items` items
+        (checked inside the append, so concurrent turns never pass it); then nothing is
+        written, the response included.
         """
         ...
 

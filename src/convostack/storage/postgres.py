@@ -325,19 +325,26 @@ class PostgresStore:
         *,
         max_items: int | None = None,
     ) -> None:
-        # The statement checks the limit itself, under the conversation's row lock, so
-        # concurrent appends never pass it. When it appends nothing and the count it
-        # read would have let it (items deleted meanwhile), it is tried again.
+        await self._append_limited(
+            sql.APPEND, owner, conversation_id, items, max_items, int(time.time()), max_items
+        )
+
+    async def _append_limited(
+        self,
+        statement: str,
+        owner: str,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        max_items: int | None,
+        *args: object,
+    ) -> None:
+        """Runs an append whose statement checks the limit itself (APPEND, SAVE_TURN),
+        under the conversation's row lock, so concurrent appends never pass it. When it
+        appends nothing and the count it read would have let it (items deleted
+        meanwhile), it is tried again."""
         for _ in range(APPEND_TRIES):
             row = await self._write_items(
-                sql.APPEND,
-                conversation_id,
-                items,
-                conversation_id,
-                owner,
-                *_item_args(items),
-                int(time.time()),
-                max_items,
+                statement, conversation_id, items, conversation_id, owner, *_item_args(items), *args
             )
             if row is None or (row[0] is None and row[1] is None):
                 raise ConversationMissing(conversation_id)
@@ -406,26 +413,24 @@ class PostgresStore:
         bodies: list[bytes] = row[0]
         return bodies
 
-    async def save_turn(self, owner: str, turn: Turn) -> None:
+    async def save_turn(self, owner: str, turn: Turn, *, max_items: int | None = None) -> None:
         if turn.conversation_id is None:
             if turn.response is not None:
                 await self._execute(responses.INSERT, *responses.insert_args(owner, turn.response))
             return
         if turn.response is None:
-            await self.append_items(owner, turn.conversation_id, turn.items)
+            await self.append_items(owner, turn.conversation_id, turn.items, max_items=max_items)
             return
-        row = await self._write_items(
+        await self._append_limited(
             sql.SAVE_TURN,
+            owner,
             turn.conversation_id,
             turn.items,
-            turn.conversation_id,
-            owner,
-            *_item_args(turn.items),
+            max_items,
             int(time.time()),
             *responses.turn_args(turn.response),
+            max_items,
         )
-        if row is None:
-            raise ConversationMissing(turn.conversation_id)
 
     async def get_response(self, owner: str, response_id: str) -> StoredResponse:
         row = await self._fetchrow(responses.GET, response_id, owner)

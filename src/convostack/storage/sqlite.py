@@ -345,10 +345,10 @@ class SqliteStore:
             return await self._read(items)
         return await self._read_in_thread(whole)
 
-    async def save_turn(self, owner: str, turn: Turn) -> None:
+    async def save_turn(self, owner: str, turn: Turn, *, max_items: int | None = None) -> None:
         def op(conn: sqlite3.Connection) -> None:
             if turn.conversation_id is not None:
-                _append(conn, owner, turn.conversation_id, turn.items)
+                _append(conn, owner, turn.conversation_id, turn.items, max_items)
             if turn.response is not None:
                 responses.insert_response(conn, owner, turn.response)
 
