@@ -13,9 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from convostack.auth import ApiKey, api_keys_input, check_unique
 from convostack.limits import (
+    DEFAULT_MAX_INPUT_ITEMS,
+    DEFAULT_MAX_ITEM_DATA_BYTES,
     DEFAULT_MAX_ITEM_TEXT_CHARS,
     DEFAULT_MAX_ITEMS_PER_CONVERSATION,
     DEFAULT_MAX_OUTPUT_TOKENS,
+    DEFAULT_MAX_REFERENCE_BYTES,
     DEFAULT_MAX_TOOLS,
     Limits,
 )
@@ -92,6 +95,23 @@ class Config(BaseModel):
         ge=16,
         description="Largest max_output_tokens a response request may ask for.",
     )
+    max_input_items: int = Field(
+        DEFAULT_MAX_INPUT_ITEMS,
+        ge=1,
+        description="Most items in the 'input' of one response request; more is a 400.",
+    )
+    max_item_data_bytes: int = Field(
+        DEFAULT_MAX_ITEM_DATA_BYTES,
+        ge=1,
+        description="Most bytes of image and file data (base64 or URL: image_url, "
+        "file_data, file_url) in one input item; more is a 400.",
+    )
+    max_reference_bytes: int = Field(
+        DEFAULT_MAX_REFERENCE_BYTES,
+        ge=1,
+        description="Most bytes of stored items one request may copy through "
+        "item_reference items (each reference counts its item's full size); more is a 400.",
+    )
     rate_limit_per_minute: int | None = Field(
         None,
         ge=1,
@@ -140,6 +160,9 @@ class Config(BaseModel):
             max_items_per_conversation=self.max_items_per_conversation,
             max_tools=self.max_tools,
             max_output_tokens=self.max_output_tokens,
+            max_input_items=self.max_input_items,
+            max_item_data_bytes=self.max_item_data_bytes,
+            max_reference_bytes=self.max_reference_bytes,
         )
 
     @property

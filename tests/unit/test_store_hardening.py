@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 import pytest
 
+from convostack.conversations.service import ConversationService
 from convostack.storage.base import (
     ConversationFull,
     ConversationRow,
@@ -20,6 +22,7 @@ from convostack.storage.base import (
 )
 
 OWNER = "tenant"
+OTHER = "someone-else"
 BIG_BYTES = 20 * 2**20
 
 
@@ -82,3 +85,81 @@ async def test_concurrent_turns_never_pass_the_item_limit(store: Store) -> None:
     with pytest.raises(ConversationFull):
         await store.save_turn(OWNER, two, max_items=30)
     await store.save_turn(OWNER, Turn("conv_full", [_item("x")], None), max_items=30)
+
+
+async def test_find_items_takes_the_newest_of_each_id_in_one_call(store: Store) -> None:
+    await store.create_conversation(
+        OWNER, ConversationRow("conv_a", 1, {}), [_item("x"), _item("\x00nul"), _item("gone")]
+    )
+    await store.create_conversation(OTHER, ConversationRow("conv_o", 1, {}), [_item("theirs")])
+    await store.delete_item(OWNER, "conv_a", "gone")
+    found = await store.find_items(OWNER, ["x", "missing", "x", "theirs", "gone", "\x00nul"])
+    assert found == {"x": _item("x").body, "\x00nul": _item("\x00nul").body}
+    many = [f"m{n}" for n in range(1200)]  # more than one SQLite batch
+    await store.create_conversation(
+        OWNER, ConversationRow("conv_m", 1, {}), [_item(i) for i in many]
+    )
+    assert list(await store.find_items(OWNER, many)) == many
+
+
+class _CountingStore:
+    """A store that counts the lookups of referenced items, passing them on."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.lookups = 0
+
+    async def find_items(self, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        self.lookups += 1
+        return await self.store.find_items(owner, item_ids)
+
+
+async def test_a_requests_references_are_resolved_in_one_store_call(store: Store) -> None:
+    stored = [
+        NewItem(f"rs_{n}", "reasoning", b'{"type":"reasoning","id":"rs_%d","summary":[]}' % n)
+        for n in range(300)
+    ]
+    await store.create_conversation(OWNER, ConversationRow("conv_r", 1, {}), stored)
+    counting = _CountingStore(store)
+    service = ConversationService(counting)  # type: ignore[arg-type]
+    raw = [{"type": "item_reference", "id": f"rs_{n % 300}"} for n in range(600)]
+    prepared = await service.prepare_items(
+        OWNER, [*raw, {"role": "user", "content": "hi"}], "input"
+    )
+    assert counting.lookups == 1
+    assert len(prepared.items) == 601
+    copy = prepared.items[300]
+    assert copy.type == "reasoning"
+    assert copy.id.startswith("rs_")
+    assert copy.id != "rs_0"
+    assert copy.body.startswith(b'{"type":"reasoning","summary":[],"id":"rs_')
+
+
+async def test_validating_many_items_never_holds_the_loop_long() -> None:
+    # 5,000 items took about 50 ms to validate in one go, during which no other request
+    # of the process could run; now the work is cut in slices of about 2 ms.
+    service = ConversationService(_CountingStore(None))  # type: ignore[arg-type]
+    raw = [
+        {"role": "user", "content": [{"type": "input_text", "text": f"message {n}"}]}
+        for n in range(5000)
+    ]
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    started = time.perf_counter()
+    prepared = await service.prepare_items(OWNER, raw, "input")
+    elapsed = time.perf_counter() - started
+    done.set()
+    await ticking
+    assert len(prepared.items) == 5000
+    assert max(gaps) < 0.02, f"the loop was held {max(gaps) * 1000:.1f} ms ({elapsed:.2f} s in all)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,23 @@ class PreparedItems:
         return None
 
 
+# How long validating one request's items may hold the event loop before letting other
+# requests run.
+SLICE_SECONDS = 0.002
+
+
+class _Pauses:
+    """Yields to the event loop whenever the caller has held it for SLICE_SECONDS."""
+
+    def __init__(self) -> None:
+        self._since = time.perf_counter()
+
+    async def now_and_then(self) -> None:
+        if time.perf_counter() - self._since > SLICE_SECONDS:
+            await asyncio.sleep(0)
+            self._since = time.perf_counter()
+
+
 # Plain dicts, not the openai package's models: the shapes are four fields, and importing
 # that package costs start-up half a second (the client parses these into its own types).
 Conversation = dict[str, Any]
@@ -92,19 +110,34 @@ class ConversationService:
     async def prepare_items(
         self, owner: str, raw_items: Sequence[Any], param: str
     ) -> PreparedItems:
-        """Validate and normalise input items; resolve item references to stored copies."""
-        items: list[NewItem] = []
-        params: list[str] = []
-        seen: set[str] = set()
+        """Validate and normalise input items; resolve item references to stored copies
+        (all of them in one store call).
+
+        Up to max_input_items items (2,000 take about 20 ms of CPU): the work is cut in
+        slices of a few milliseconds, between which other requests run."""
+        pause = _Pauses()
+        kinds: list[str] = []
         for n, raw in enumerate(raw_items):
             where = f"{param}[{n}]"
             kind = validate_item(raw, where)
+            if kind != "item_reference":
+                self.limits.check_item_text(raw, where)
+            kinds.append(kind)
+            await pause.now_and_then()
+        referenced = await self._referenced(owner, raw_items, kinds, param)
+        items: list[NewItem] = []
+        params: list[str] = []
+        seen: set[str] = set()
+        for n, (raw, kind) in enumerate(zip(raw_items, kinds, strict=True)):
+            where = f"{param}[{n}]"
             item: Item
             if kind == "item_reference":
-                item = await self._referenced(owner, raw["id"])
+                # The reference becomes a copy of the item, under a fresh id of its type.
+                stored = referenced[raw["id"]]
+                copied = {k: v for k, v in stored.items() if k != "id"}
+                item = normalise_item(copied, stored["type"])
                 fresh = True
             else:
-                self.limits.check_item_text(raw, where)
                 item = normalise_item(raw, kind)
                 fresh = raw.get("id") is None
             if item["id"] in seen:
@@ -114,16 +147,24 @@ class ConversationService:
             seen.add(item["id"])
             items.append(NewItem(item["id"], item["type"], orjson.dumps(item), fresh))
             params.append(where)
+            await pause.now_and_then()
         return PreparedItems(items, params)
 
-    async def _referenced(self, owner: str, item_id: str) -> Item:
-        try:
-            body = await self._store.find_item(owner, item_id)
-        except ItemMissing:
-            raise item_not_found(item_id) from None
-        stored: Item = orjson.loads(body)
-        # The reference becomes a copy of the item, under a fresh id of the same type.
-        return normalise_item({k: v for k, v in stored.items() if k != "id"}, stored["type"])
+    async def _referenced(
+        self, owner: str, raw_items: Sequence[Any], kinds: list[str], param: str
+    ) -> dict[str, Item]:
+        """The stored items the references name, parsed, each read once, with their
+        copies' total size checked against max_reference_bytes."""
+        ids = [raw["id"] for raw, kind in zip(raw_items, kinds, strict=True)
+               if kind == "item_reference"]  # fmt: skip
+        if not ids:
+            return {}
+        bodies = await self._store.find_items(owner, ids)
+        for item_id in ids:
+            if item_id not in bodies:
+                raise item_not_found(item_id)
+        self.limits.check_reference_bytes(sum(len(bodies[i]) for i in ids), param)
+        return {item_id: orjson.loads(body) for item_id, body in bodies.items()}
 
     async def create(self, owner: str, raw_items: list[Any] | None, metadata: Any) -> Conversation:
         checked = check_metadata(metadata)

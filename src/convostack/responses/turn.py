@@ -156,6 +156,8 @@ class TurnPreparer:
                 "or 'previous_response_id' to continue from.",
                 code="missing_required_parameter",
             )
+        # Counted before any item is looked at: validation is the costly part.
+        self._conversations.limits.check_input_count(len(raw_input), "input")
         route = await self._models.resolve(body.model)
         input_items = await self._conversations.prepare_items(owner, raw_input, "input")
         history = await self._history(owner, conversation_id, body.previous_response_id)

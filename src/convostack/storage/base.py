@@ -183,6 +183,11 @@ class Store(Protocol):
         """
         ...
 
+    async def find_items(self, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        """find_item for many ids in one query: each id found, with its item's body
+        (ids not found are left out)."""
+        ...
+
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
         """Every item of the conversation, oldest first. Raises ConversationMissing."""
         ...

@@ -391,11 +391,15 @@ class PostgresStore:
         return _conversation(row)
 
     async def find_item(self, owner: str, item_id: str) -> bytes:
-        row = await self._fetchrow(sql.FIND_ITEM, _key(item_id), owner)
-        if row is None:
+        found = await self.find_items(owner, [item_id])
+        if item_id not in found:
             raise ItemMissing(item_id)
-        body: bytes = row[0]
-        return body
+        return found[item_id]
+
+    async def find_items(self, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        keys = [_key(i) for i in dict.fromkeys(item_ids)]
+        rows = await self._fetch(sql.FIND_ITEMS, keys, owner)
+        return {r[0].decode(): r[1] for r in rows if r[1] is not None}
 
     async def item_count(self, owner: str, conversation_id: str) -> int:
         """How many items the conversation holds (deleted ones not counted): the count

@@ -130,10 +130,14 @@ WITH c AS (
 )
 SELECT id, created_at, metadata, EXISTS (SELECT 1 FROM deleted) AS deleted FROM c"""
 
-FIND_ITEM = """
-SELECT i.body FROM items i JOIN conversations c ON c.id = i.conversation_id
-WHERE i.id = $1 AND c.owner = $2 AND i.body IS NOT NULL
-ORDER BY i.created_at DESC LIMIT 1"""
+# One row per id of $1: the id and the body of the owner's newest live item with it
+# (NULL: none).
+FIND_ITEMS = """
+SELECT r.id, (
+    SELECT i.body FROM items i JOIN conversations c ON c.id = i.conversation_id
+    WHERE i.id = r.id AND c.owner = $2 AND i.body IS NOT NULL
+    ORDER BY i.created_at DESC LIMIT 1
+) FROM unnest($1::bytea[]) AS r(id)"""
 
 ALL_ITEMS = """
 SELECT ARRAY(

@@ -122,6 +122,29 @@ def _append(
     )
 
 
+# Ids per query of _find_items (one bound parameter each; SQLite allows 32,766).
+FIND_BATCH = 500
+
+
+def _find_items(conn: sqlite3.Connection, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+    """The newest live item of the owner's with each id: one query per FIND_BATCH ids.
+    The ids are bound parameters, not a JSON array: json_each cuts a string at a NUL."""
+    unique = list(dict.fromkeys(item_ids))
+    found: dict[str, bytes] = {}
+    for start in range(0, len(unique), FIND_BATCH):
+        batch = unique[start : start + FIND_BATCH]
+        rows = conn.execute(
+            f"WITH r(value) AS (VALUES {', '.join(['(?)'] * len(batch))}) "
+            "SELECT r.value, (SELECT i.body FROM items i "
+            "JOIN conversations c ON c.id = i.conversation_id "
+            "WHERE i.id = r.value AND c.owner = ? AND i.body IS NOT NULL "
+            "ORDER BY i.created_at DESC LIMIT 1) FROM r",
+            (*batch, owner),
+        ).fetchall()
+        found.update((item_id, body) for item_id, body in rows if body is not None)
+    return found
+
+
 def _has_item(conn: sqlite3.Connection, conversation_id: str, item_id: str) -> bool:
     """Whether the conversation ever held the id (a deleted item's included)."""
     row = conn.execute(
@@ -314,16 +337,16 @@ class SqliteStore:
         return await self._write(op)
 
     async def find_item(self, owner: str, item_id: str) -> bytes:
-        def op(conn: sqlite3.Connection) -> bytes:
-            row = conn.execute(
-                "SELECT i.body FROM items i JOIN conversations c ON c.id = i.conversation_id "
-                "WHERE i.id = ? AND c.owner = ? AND i.body IS NOT NULL "
-                "ORDER BY i.created_at DESC LIMIT 1",
-                (item_id, owner),
-            ).fetchone()
-            return _body(row, item_id)
+        found = await self._read(lambda conn: _find_items(conn, owner, [item_id]))
+        if item_id not in found:
+            raise ItemMissing(item_id)
+        return found[item_id]
 
-        return await self._read(op)
+    async def find_items(self, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        # Many references may copy many big bodies: read them in the reader thread.
+        if len(item_ids) <= 1:
+            return await self._read(lambda conn: _find_items(conn, owner, item_ids))
+        return await self._read_in_thread(lambda conn: _find_items(conn, owner, item_ids))
 
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
         def length(conn: sqlite3.Connection) -> int:

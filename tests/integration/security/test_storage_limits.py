@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx2
 import openai
 
 from convostack.testing.stack import Target
-from convostack.testing.upstream import FAKE_MODEL
+from convostack.testing.upstream import FAKE_MODEL, Upstream
 
 from .conftest import KEYS, LIMITS
 
@@ -18,7 +19,10 @@ DEADLINE_SECONDS = 60.0
 
 
 def _items(client: openai.OpenAI, conversation_id: str) -> list[Any]:
-    return [i.model_dump() for i in client.conversations.items.list(conversation_id, limit=100)]
+    return [
+        i.model_dump()
+        for i in client.conversations.items.list(conversation_id, limit=100, order="asc")
+    ]
 
 
 async def _concurrent_turns(target: Target, conversation: str, count: int) -> list[str]:
@@ -59,3 +63,79 @@ def test_concurrent_turns_never_pass_the_item_limit(
     texts = [i["content"][0]["text"] for i in items if i["role"] == "user"]
     kept = [n for n in range(16) if f"turn {n}" in texts]
     assert [outcomes[n] for n in kept] == ["ok"] * len(kept) == ["ok"] * 5
+
+
+def _error(response: httpx2.Response) -> dict[str, Any]:
+    assert response.status_code == 400, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    return error
+
+
+def test_input_items_per_request(
+    http: httpx2.Client, client: openai.OpenAI, upstream: Upstream, headers_a: dict[str, str]
+) -> None:
+    limit = LIMITS.max_input_items
+    many = [{"role": "user", "content": f"m{n}"} for n in range(limit + 1)]
+    body = {"model": FAKE_MODEL, "input": many}
+    error = _error(http.post("/v1/responses", json=body, headers=headers_a))
+    assert (error["code"], error["param"]) == ("array_above_max_length", "input")
+    assert f"maximum length {limit} (setting max_input_items)" in error["message"]
+    assert upstream.chat_requests() == []
+    fits = client.responses.create(model=FAKE_MODEL, input=many[:limit])  # type: ignore[arg-type]
+    assert fits.status == "completed"
+
+
+def _image(size: int) -> dict[str, Any]:
+    url = "data:image/png;base64,"
+    url += "A" * (size - len(url))
+    return {"role": "user", "content": [{"type": "input_image", "image_url": url}]}
+
+
+def _file(size: int) -> dict[str, Any]:
+    part = {"type": "input_file", "filename": "a.pdf", "file_data": "A" * size}
+    return {"role": "user", "content": [{"type": "input_text", "text": "read"}, part]}
+
+
+def test_image_and_file_data_per_item(
+    http: httpx2.Client, client: openai.OpenAI, upstream: Upstream, headers_a: dict[str, str]
+) -> None:
+    limit = LIMITS.max_item_data_bytes
+    conversation = client.conversations.create().id
+    path = f"/v1/conversations/{conversation}/items"
+    for item in (_image(limit + 1), _file(limit + 1)):
+        error = _error(http.post(path, json={"items": [item]}, headers=headers_a))
+        assert (error["code"], error["param"]) == ("string_above_max_length", "items[0]")
+        assert f"limit of {limit} per item (setting max_item_data_bytes)" in error["message"]
+        turn = {"model": FAKE_MODEL, "input": [{"role": "user", "content": "hi"}, item]}
+        error = _error(http.post("/v1/responses", json=turn, headers=headers_a))
+        assert (error["code"], error["param"]) == ("string_above_max_length", "input[1]")
+    assert upstream.chat_requests() == []
+    assert _items(client, conversation) == []
+    fits = {"items": [_image(limit), _file(limit // 2)]}
+    assert http.post(path, json=fits, headers=headers_a).status_code == 200
+    assert len(_items(client, conversation)) == 2
+
+
+def test_item_references_copy_a_bounded_size(
+    http: httpx2.Client, client: openai.OpenAI, upstream: Upstream, headers_a: dict[str, str]
+) -> None:
+    # A short request of references to one big stored item asked for copies of it all
+    # (500 references to a 20 MB item froze the server for 15 s): now the item is read
+    # once and its copies counted against max_reference_bytes.
+    text = "x" * (LIMITS.max_reference_bytes // 3 + 1000)
+    stored = client.conversations.create(items=[{"role": "user", "content": text}])
+    item_id = _items(client, stored.id)[0]["id"]
+    conversation = client.conversations.create().id
+    references = [{"type": "item_reference", "id": item_id}] * 3
+    body = {"model": FAKE_MODEL, "conversation": conversation, "input": references}
+    error = _error(http.post("/v1/responses", json=body, headers=headers_a))
+    assert (error["code"], error["param"]) == ("input_too_large", "input")
+    assert "(setting max_reference_bytes)" in error["message"]
+    assert upstream.chat_requests() == []
+    body["input"] = references[:2]
+    response = http.post("/v1/responses", json=body, headers=headers_a)
+    assert response.status_code == 200, response.text
+    copies = _items(client, conversation)[:2]
+    assert [c["content"][0]["text"] for c in copies] == [text, text]
+    assert len({c["id"] for c in copies} | {item_id}) == 3
