@@ -125,6 +125,14 @@ class Config(BaseModel):
         "of rate_limit_per_minute.",
     )
 
+    rate_limit_bytes_per_token: int | None = Field(
+        None,
+        ge=1,
+        description="Weighs the rate limit by size: a request costs one token plus one "
+        "per this many bytes of its body (e.g. 65536: a 1 MiB body costs 17 requests' "
+        "worth). Default: every request costs one.",
+    )
+
     _api_keys_input = field_validator("api_keys", mode="before")(api_keys_input)
     _api_keys_unique = field_validator("api_keys")(check_unique)
     # --- end of API keys and limits ---

@@ -159,29 +159,55 @@ def _count(value: Any, sizes: list[int], *, data: bool) -> None:
 
 
 class RateLimiter:
-    """A token bucket per principal: `burst` requests at once, refilled at `per_minute`
-    (default burst: a tenth of the per-minute rate, six seconds' worth)."""
+    """A token bucket per principal: `burst` tokens at once, refilled at `per_minute`
+    (default burst: a tenth of the per-minute rate, six seconds' worth). A request costs
+    one token, plus, with `bytes_per_token`, one per that many bytes of its body: a
+    32 MiB body is not the same work as a 32-byte one."""
 
     def __init__(
-        self, per_minute: int, burst: int | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        per_minute: int,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        bytes_per_token: int | None = None,
     ):
         self.per_minute = per_minute
         self.burst = burst or max(1, math.ceil(per_minute / 10))
+        self.bytes_per_token = bytes_per_token
         self._rate = per_minute / 60.0
         self._clock = clock
         # principal -> [tokens, when counted]; as many entries as there are principals.
         self._buckets: dict[str, list[float]] = {}
 
-    def take(self, principal: str) -> float:
-        """0 when the request may go now; else the seconds until it may."""
+    def cost(self, body_bytes: int) -> float:
+        """Tokens a request with a body of this size costs."""
+        if self.bytes_per_token is None:
+            return 1.0
+        return 1.0 + body_bytes / self.bytes_per_token
+
+    def take(self, principal: str, cost: float = 1.0) -> float:
+        """0 when the request may go now (its cost taken); else the seconds until it
+        may. A cost above the burst needs a full bucket, and takes all of it."""
+        tokens = self._refilled(principal)
+        needed = min(cost, float(self.burst))
+        bucket = self._buckets[principal]
+        if tokens >= needed:
+            bucket[0] = tokens - needed
+            return 0.0
+        bucket[0] = tokens
+        return (needed - tokens) / self._rate
+
+    def charge(self, principal: str, cost: float) -> None:
+        """Takes tokens for work already done (a body whose size was not announced),
+        down to a debt of one burst: the principal's next requests wait for it."""
+        tokens = self._refilled(principal)
+        self._buckets[principal][0] = max(tokens - cost, -float(self.burst))
+
+    def _refilled(self, principal: str) -> float:
         now = self._clock()
         bucket = self._buckets.get(principal)
         if bucket is None:
             bucket = self._buckets[principal] = [float(self.burst), now]
         tokens = min(float(self.burst), bucket[0] + (now - bucket[1]) * self._rate)
         bucket[1] = now
-        if tokens >= 1.0:
-            bucket[0] = tokens - 1.0
-            return 0.0
-        bucket[0] = tokens
-        return (1.0 - tokens) / self._rate
+        return tokens
