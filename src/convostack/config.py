@@ -112,6 +112,27 @@ class Config(BaseModel):
         description="Most bytes of stored items one request may copy through "
         "item_reference items (each reference counts its item's full size); more is a 400.",
     )
+    max_conversations_per_principal: int | None = Field(
+        None,
+        ge=1,
+        description="Most conversations one principal may hold; creating more is a 400 "
+        "quota_exceeded. Default: no quota. Any quota makes every write keep the "
+        "principal's usage (counted again at start); all processes sharing a database "
+        "need the same quota settings.",
+    )
+    max_items_per_principal: int | None = Field(
+        None,
+        ge=1,
+        description="Most items one principal may hold over all its conversations "
+        "(deleted ones not counted); past it, a 400 quota_exceeded. Default: no quota.",
+    )
+    max_stored_bytes_per_principal: int | None = Field(
+        None,
+        ge=1,
+        description="Most bytes of items (their stored JSON) one principal may hold; past "
+        "it, a 400 quota_exceeded. Stored response objects are not counted. Default: no "
+        "quota.",
+    )
     rate_limit_per_minute: int | None = Field(
         None,
         ge=1,

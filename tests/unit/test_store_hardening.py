@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pytest
 
 from convostack.conversations.service import ConversationService
+from convostack.storage import open_store
 from convostack.storage.base import (
     ConversationFull,
     ConversationRow,
@@ -20,6 +21,7 @@ from convostack.storage.base import (
     StoredResponse,
     Turn,
 )
+from convostack.storage.quotas import QuotaExceeded, Quotas
 
 OWNER = "tenant"
 OTHER = "someone-else"
@@ -163,3 +165,69 @@ async def test_validating_many_items_never_holds_the_loop_long() -> None:
     await ticking
     assert len(prepared.items) == 5000
     assert max(gaps) < 0.02, f"the loop was held {max(gaps) * 1000:.1f} ms ({elapsed:.2f} s in all)"
+
+
+async def _open(url: str, quotas: Quotas | None) -> Store:
+    opened = open_store(url, quotas)
+    await opened.start()
+    return opened
+
+
+async def test_quotas_per_principal_hold_under_concurrency(store_url: str) -> None:
+    store = await _open(store_url, Quotas(conversations=3, items=25, bytes=50_000))
+    try:
+        await store.create_conversation(OWNER, ConversationRow("conv_1", 1, {}), _items(10))
+        await store.create_conversation(OWNER, ConversationRow("conv_2", 1, {}), [])
+        await store.create_conversation(OTHER, ConversationRow("conv_o", 1, {}), _items(20))
+
+        async def append(n: int) -> str:
+            try:
+                await store.append_items(OWNER, f"conv_{1 + n % 2}", [_item(f"c{n}")])
+            except QuotaExceeded as exc:
+                return exc.what
+            return "ok"
+
+        outcomes = await asyncio.gather(*(append(n) for n in range(30)))
+        assert outcomes.count("ok") == 15
+        assert set(outcomes) == {"ok", "items"}
+        turn = Turn("conv_2", [_item("t")], _response("r_t", "conv_2"))
+        with pytest.raises(QuotaExceeded) as refused:
+            await store.save_turn(OWNER, turn)
+        assert (refused.value.what, refused.value.limit, refused.value.held) == ("items", 25, 25)
+        with pytest.raises(ResponseMissing):  # nothing of a refused turn is kept
+            await store.get_response(OWNER, "r_t")
+        # Deleting frees room: an item, then a whole conversation.
+        await store.delete_item(OWNER, "conv_1", "i0")
+        await store.append_items(OWNER, "conv_1", [_item("after_delete")])
+        await store.create_conversation(OWNER, ConversationRow("conv_3", 1, {}), [])
+        with pytest.raises(QuotaExceeded) as refused:
+            await store.create_conversation(OWNER, ConversationRow("conv_4", 1, {}), [])
+        assert refused.value.what == "conversations"
+        await store.delete_conversation(OWNER, "conv_1")
+        await store.create_conversation(OWNER, ConversationRow("conv_4", 1, {}), [])
+        with pytest.raises(QuotaExceeded) as refused:
+            await store.append_items(OWNER, "conv_4", [_item("big", 50_000)])
+        assert refused.value.what == "bytes"
+    finally:
+        await store.close()
+
+
+async def test_usage_is_counted_again_when_quotas_are_turned_on(store_url: str) -> None:
+    store = await _open(store_url, None)  # no quotas: no usage kept
+    try:
+        await store.create_conversation(OWNER, ConversationRow("conv_1", 1, {}), _items(8))
+        await store.delete_item(OWNER, "conv_1", "i3")
+    finally:
+        await store.close()
+    store = await _open(store_url, Quotas(items=9))
+    try:
+        await store.append_items(OWNER, "conv_1", _items(2, prefix="more"))
+        with pytest.raises(QuotaExceeded) as refused:
+            await store.append_items(OWNER, "conv_1", [_item("one_too_many")])
+        assert refused.value.held == 9
+    finally:
+        await store.close()
+
+
+def _items(count: int, prefix: str = "i") -> list[NewItem]:
+    return [_item(f"{prefix}{n}") for n in range(count)]

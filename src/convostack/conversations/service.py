@@ -38,6 +38,7 @@ from convostack.storage.base import (
     Order,
     Store,
 )
+from convostack.storage.quotas import QuotaExceeded
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,25 @@ def check_include(values: Sequence[str], param: str = "include") -> None:
                 + ", ".join(f"'{v}'" for v in INCLUDABLE)
                 + ".",
             )
+
+
+_QUOTA_SETTINGS = {
+    "conversations": ("conversations", "max_conversations_per_principal"),
+    "items": ("items", "max_items_per_principal"),
+    "bytes": ("bytes of items", "max_stored_bytes_per_principal"),
+}
+
+
+def quota_exceeded(exc: QuotaExceeded) -> InvalidRequestError:
+    """A 400, not a 429: waiting does not free a quota, deleting does (and the openai
+    client retries 429s by itself)."""
+    unit, setting = _QUOTA_SETTINGS[exc.what]
+    return InvalidRequestError(
+        f"Quota exceeded: this principal holds {exc.held} {unit}; adding {exc.adding} "
+        f"would pass its quota of {exc.limit} (setting {setting}). Delete some, or ask "
+        "the server's operator for a larger quota.",
+        code="quota_exceeded",
+    )
 
 
 def check_item_id(item_id: str) -> str:
@@ -175,7 +195,10 @@ class ConversationService:
             id=new_conversation_id(), created_at=int(time.time()), metadata=checked
         )
         self.limits.check_conversation_size(row.id, 0, len(prepared.items), "items")
-        await self._store.create_conversation(owner, row, prepared.items)
+        try:
+            await self._store.create_conversation(owner, row, prepared.items)
+        except QuotaExceeded as exc:
+            raise quota_exceeded(exc) from None
         return _to_wire(row)
 
     async def retrieve(self, owner: str, conversation_id: str) -> Conversation:
@@ -222,6 +245,8 @@ class ConversationService:
             raise self.limits.conversation_too_long(
                 conversation_id, exc.held, len(items), "items"
             ) from None
+        except QuotaExceeded as exc:
+            raise quota_exceeded(exc) from None
         except DuplicateItemId as exc:
             param = prepared.param_of(exc.item_id)
             raise InvalidRequestError(

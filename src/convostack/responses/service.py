@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from convostack.conversations.service import ConversationService, check_include
+from convostack.conversations.service import ConversationService, check_include, quota_exceeded
 from convostack.errors import (
     APIError,
     NotFoundError,
@@ -44,6 +44,7 @@ from convostack.storage.base import (
     StoreUnavailable,
     Turn,
 )
+from convostack.storage.quotas import QuotaExceeded
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,8 @@ class ResponseService:
             raise self._limits.conversation_too_long(
                 exc.conversation_id, exc.held, len(items), "conversation"
             ) from None
+        except QuotaExceeded as exc:
+            raise quota_exceeded(exc) from None
         except DuplicateItemId as exc:
             param = turn.input_items.param_of(exc.item_id)
             raise invalid_value(

@@ -4,15 +4,19 @@ the item limit, the size of one request's input, and the quotas per principal.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import openai
+import pytest
 
-from convostack.testing.stack import Target
+from convostack.testing.postgres import schema_for_test
+from convostack.testing.stack import Target, open_target
 from convostack.testing.upstream import FAKE_MODEL, Upstream
 
-from .conftest import KEYS, LIMITS
+from .conftest import KEYS, LIMITS, auth
 
 # Every wait of these tests is bounded by this.
 DEADLINE_SECONDS = 60.0
@@ -139,3 +143,77 @@ def test_item_references_copy_a_bounded_size(
     copies = _items(client, conversation)[:2]
     assert [c["content"][0]["text"] for c in copies] == [text, text]
     assert len({c["id"] for c in copies} | {item_id}) == 3
+
+
+# --- quotas per principal and the weighed rate limit ------------------------------------
+
+QUOTA_CONVERSATIONS = 2
+QUOTA_ITEMS = 6
+BYTES_PER_TOKEN = 4096
+
+
+@pytest.fixture(scope="module")
+def quota_target(
+    request: pytest.FixtureRequest, settings: dict[str, object], database_url: str
+) -> Iterator[Target]:
+    """A convostack of its own, on a fresh database of the backend under test: quotas
+    per principal, and a rate limit (600 a minute, bursts of 20) weighed by size."""
+    quota_settings = {
+        **settings,
+        "max_conversations_per_principal": QUOTA_CONVERSATIONS,
+        "max_items_per_principal": QUOTA_ITEMS,
+        "max_stored_bytes_per_principal": 200_000,
+        "rate_limit_per_minute": 600,
+        "rate_limit_burst": 20,
+        "rate_limit_bytes_per_token": BYTES_PER_TOKEN,
+    }
+    spec: str = request.config.getoption("--stack-config")
+    with contextlib.ExitStack() as stack:
+        db: str | None = None
+        if database_url.startswith("postgres"):
+            db = stack.enter_context(schema_for_test(request.config))
+        yield stack.enter_context(open_target(spec, db, quota_settings))
+
+
+def _quota_error(response: httpx2.Response, setting: str) -> None:
+    error = _error(response)
+    assert error["code"] == "quota_exceeded"
+    assert f"(setting {setting})" in error["message"]
+
+
+def test_quotas_per_principal(quota_target: Target) -> None:
+    b, a = auth(KEYS.b), auth(KEYS.a)
+    with quota_target.http_client() as http:
+        items = {"items": [{"role": "user", "content": f"m{n}"} for n in range(3)]}
+        first = http.post("/v1/conversations", json=items, headers=b).json()["id"]
+        second = http.post("/v1/conversations", json={}, headers=b).json()["id"]
+        _quota_error(
+            http.post("/v1/conversations", json={}, headers=b), "max_conversations_per_principal"
+        )
+        assert http.post("/v1/conversations", json={}, headers=a).status_code == 200  # own quota
+        # Items: 3 held, 2 more fit; a turn (input and answer) then does not.
+        two = {"items": items["items"][:2]}
+        assert http.post(f"/v1/conversations/{second}/items", json=two, headers=b).is_success
+        turn = {"model": FAKE_MODEL, "conversation": second, "input": "one more"}
+        _quota_error(http.post("/v1/responses", json=turn, headers=b), "max_items_per_principal")
+        listed = http.get(f"/v1/conversations/{second}/items", headers=b).json()["data"]
+        assert len(listed) == 2
+        # Deleting a conversation frees its items and its place.
+        assert http.delete(f"/v1/conversations/{first}", headers=b).is_success
+        assert http.post("/v1/responses", json=turn, headers=b).is_success
+        assert http.post("/v1/conversations", json={}, headers=b).is_success
+
+
+def test_rate_limit_weighed_by_body_size(quota_target: Target) -> None:
+    a = auth(KEYS.a2)
+    with quota_target.http_client() as http:
+        for _ in range(3):
+            assert http.get("/v1/models", headers=a).status_code == 200
+        # 80 KiB costs 21 tokens: more than the 17 left (it needs a full bucket).
+        big = {"items": [{"role": "user", "content": "x" * (80 * 1024)}]}
+        refused = http.post("/v1/conversations", json=big, headers=a)
+        assert refused.status_code == 429, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "rate_limit_exceeded"
+        assert "(setting rate_limit_bytes_per_token)" in error["message"]
+        assert 0 < float(refused.headers["retry-after-ms"]) <= 1000
