@@ -193,7 +193,11 @@ def _with_auth(app: ASGIApp, config: Config) -> ASGIApp:
     keys = KeyTable(config.api_keys) if config.api_keys else None
     limiter = None
     if config.rate_limit_per_minute is not None:
-        limiter = RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst)
+        limiter = RateLimiter(
+            config.rate_limit_per_minute,
+            config.rate_limit_burst,
+            bytes_per_token=config.rate_limit_bytes_per_token,
+        )
     warn_if_open(config.host, keys)
     if keys is None and limiter is None:
         return app

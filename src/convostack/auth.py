@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convostack.errors import APIError, AuthenticationError, RateLimitError
 from convostack.http import DEFAULT_PRINCIPAL, PRINCIPAL_SCOPE_KEY
@@ -196,11 +196,34 @@ class AuthMiddleware:
             principal = found
             scope[PRINCIPAL_SCOPE_KEY] = principal
         if self.limiter is not None:
-            wait = self.limiter.take(principal)
+            announced = _content_length(scope["headers"])
+            wait = self.limiter.take(principal, self.limiter.cost(announced or 0))
             if wait > 0:
                 await _send_error(send, _rate_limited(principal, self.limiter, wait))
                 return
+            if announced is None and self.limiter.bytes_per_token is not None:
+                receive = _charging(receive, self.limiter, principal)
         await self.app(scope, receive, send)
+
+
+def _content_length(headers: Sequence[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _charging(receive: Receive, limiter: RateLimiter, principal: str) -> Receive:
+    """A body sent without a length (chunked) is charged as it arrives."""
+
+    async def counted() -> Message:
+        message = await receive()
+        size = len(message.get("body", b""))
+        if size:
+            limiter.charge(principal, size / (limiter.bytes_per_token or size))
+        return message
+
+    return counted
 
 
 def _unauthenticated(key: bytes | None) -> AuthenticationError:
@@ -215,9 +238,16 @@ def _unauthenticated(key: bytes | None) -> AuthenticationError:
 
 
 def _rate_limited(principal: str, limiter: RateLimiter, wait: float) -> RateLimitError:
+    weighed = (
+        ""
+        if limiter.bytes_per_token is None
+        else f"; a request costs one more per {limiter.bytes_per_token} bytes of its body "
+        "(setting rate_limit_bytes_per_token)"
+    )
     return RateLimitError(
         f"Rate limit reached for '{principal}': {limiter.per_minute} requests per minute "
-        f"(bursts of {limiter.burst}). Please try again in {math.ceil(wait * 1000)} ms.",
+        f"(bursts of {limiter.burst}{weighed}). Please try again in "
+        f"{math.ceil(wait * 1000)} ms.",
         retry_after=wait,
     )
 

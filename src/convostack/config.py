@@ -14,9 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from convostack.auth import ApiKey, api_keys_input, check_unique
 from convostack.limits import (
     DEFAULT_MAX_CHAT_CHOICES,
+    DEFAULT_MAX_INPUT_ITEMS,
+    DEFAULT_MAX_ITEM_DATA_BYTES,
     DEFAULT_MAX_ITEM_TEXT_CHARS,
     DEFAULT_MAX_ITEMS_PER_CONVERSATION,
     DEFAULT_MAX_OUTPUT_TOKENS,
+    DEFAULT_MAX_REFERENCE_BYTES,
     DEFAULT_MAX_TOOLS,
     Limits,
 )
@@ -154,6 +157,44 @@ class Config(BaseModel):
         ge=1,
         description="Largest 'n' (choices generated at once) a chat completion may ask for.",
     )
+    max_input_items: int = Field(
+        DEFAULT_MAX_INPUT_ITEMS,
+        ge=1,
+        description="Most items in the 'input' of one response request; more is a 400.",
+    )
+    max_item_data_bytes: int = Field(
+        DEFAULT_MAX_ITEM_DATA_BYTES,
+        ge=1,
+        description="Most bytes of image and file data (base64 or URL: image_url, "
+        "file_data, file_url) in one input item; more is a 400.",
+    )
+    max_reference_bytes: int = Field(
+        DEFAULT_MAX_REFERENCE_BYTES,
+        ge=1,
+        description="Most bytes of stored items one request may copy through "
+        "item_reference items (each reference counts its item's full size); more is a 400.",
+    )
+    max_conversations_per_principal: int | None = Field(
+        None,
+        ge=1,
+        description="Most conversations one principal may hold; creating more is a 400 "
+        "quota_exceeded. Default: no quota. Any quota makes every write keep the "
+        "principal's usage (counted again at start); all processes sharing a database "
+        "need the same quota settings.",
+    )
+    max_items_per_principal: int | None = Field(
+        None,
+        ge=1,
+        description="Most items one principal may hold over all its conversations "
+        "(deleted ones not counted); past it, a 400 quota_exceeded. Default: no quota.",
+    )
+    max_stored_bytes_per_principal: int | None = Field(
+        None,
+        ge=1,
+        description="Most bytes of items (their stored JSON) one principal may hold; past "
+        "it, a 400 quota_exceeded. Stored response objects are not counted. Default: no "
+        "quota.",
+    )
     rate_limit_per_minute: int | None = Field(
         None,
         ge=1,
@@ -165,6 +206,14 @@ class Config(BaseModel):
         ge=1,
         description="Requests a principal may make at once; default: a tenth "
         "of rate_limit_per_minute.",
+    )
+
+    rate_limit_bytes_per_token: int | None = Field(
+        None,
+        ge=1,
+        description="Weighs the rate limit by size: a request costs one token plus one "
+        "per this many bytes of its body (e.g. 65536: a 1 MiB body costs 17 requests' "
+        "worth). Default: every request costs one.",
     )
 
     _api_keys_input = field_validator("api_keys", mode="before")(api_keys_input)
@@ -246,6 +295,9 @@ class Config(BaseModel):
             max_tools=self.max_tools,
             max_output_tokens=self.max_output_tokens,
             max_chat_choices=self.max_chat_choices,
+            max_input_items=self.max_input_items,
+            max_item_data_bytes=self.max_item_data_bytes,
+            max_reference_bytes=self.max_reference_bytes,
         )
 
     @property

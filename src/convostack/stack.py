@@ -15,6 +15,7 @@ from convostack.providers.settings import EmbeddedSettings, OpenAICompatSettings
 from convostack.responses.service import ResponseService
 from convostack.storage import UnsupportedDatabaseURL, open_store, redacted_url
 from convostack.storage.base import Store, StoreUnavailable
+from convostack.storage.quotas import Quotas
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,10 @@ def database_failure(url: str, exc: BaseException) -> str:
     )
 
 
-def open_configured_store(url: str) -> Store:
+def open_configured_store(url: str, quotas: Quotas | None = None) -> Store:
     """The store the database URL names; a URL that cannot name one is a ConfigError."""
     try:
-        return open_store(url)
+        return open_store(url, quotas)
     except UnsupportedDatabaseURL as exc:
         raise ConfigError(
             f"Invalid configuration: db = {redacted_url(url)}: {str(exc).rstrip('.')}. "
@@ -87,7 +88,12 @@ class Stack:
         providers: list[InferenceProvider] | None = None,
     ):
         self.config = config
-        self.store = store or open_configured_store(config.database_url)
+        quotas = Quotas(
+            conversations=config.max_conversations_per_principal,
+            items=config.max_items_per_principal,
+            bytes=config.max_stored_bytes_per_principal,
+        )
+        self.store = store or open_configured_store(config.database_url, quotas)
         if providers is None:
             settings = provider_settings(config)
             providers = [create_provider(s) for s in settings]

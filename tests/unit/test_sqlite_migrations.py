@@ -90,3 +90,28 @@ def test_processes_starting_together_apply_each_migration_once(tmp_path: Path) -
     versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
     conn.close()
     assert versions == [m.version for m in migrations.load("sqlite")]
+
+
+async def test_a_version_3_database_moves_its_items_out_of_the_key_btree(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    _older_database(path, up_to=3)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE conversations SET deleted_items = 1")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    await store.start()
+    try:
+        assert await store.all_items(OWNER, "conv_old") == [b'{"id":"a"}', b'{"id":"c"}']
+        assert await store.get_item(OWNER, "conv_old", "c") == b'{"id":"c"}'
+        await store.append_items(OWNER, "conv_old", [NewItem("d", "message", b'{"id":"d"}')])
+        page = await store.list_items(OWNER, "conv_old", after="b", limit=10, order="asc")
+        assert page.ids == ["c", "d"]
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    (schema,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()
+    assert "WITHOUT ROWID" not in schema
+    rows = conn.execute("SELECT seq, id, body IS NULL FROM items ORDER BY seq").fetchall()
+    assert rows == [(0, "a", 0), (1, "b", 1), (2, "c", 0), (3, "d", 0)]
+    conn.close()

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from convostack.conversations.service import ConversationService, check_include
+from convostack.conversations.service import ConversationService, check_include, quota_exceeded
 from convostack.errors import (
     APIError,
     NotFoundError,
@@ -33,6 +33,7 @@ from convostack.responses.tools.loop import ToolLoop
 from convostack.responses.tools.settings import ToolSettings
 from convostack.responses.turn import PreparedTurn, TurnPreparer
 from convostack.storage.base import (
+    ConversationFull,
     ConversationMissing,
     CursorMissing,
     DuplicateItemId,
@@ -45,6 +46,7 @@ from convostack.storage.base import (
     StoreUnavailable,
     Turn,
 )
+from convostack.storage.quotas import QuotaExceeded
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class ResponseService:
         tool_settings: ToolSettings | None = None,
     ):
         self._store = store
+        self._limits = conversations.limits
         self._tool_settings = tool_settings or ToolSettings()
         self._preparer = TurnPreparer(store, conversations, models, self._tool_settings)
 
@@ -132,13 +135,21 @@ class ResponseService:
             for item in loop.output
         ]
         stored = self._stored(turn, response) if turn.store else None
+        items = [*turn.input_items.items, *output_items]
         try:
             await self._store.save_turn(
                 turn.owner,
-                Turn(turn.conversation_id, [*turn.input_items.items, *output_items], stored),
+                Turn(turn.conversation_id, items, stored),
+                max_items=self._limits.max_items_per_conversation,
             )
         except ConversationMissing:
             raise conversation_not_found(turn.conversation_id or "") from None
+        except ConversationFull as exc:  # concurrent turns filled it since the turn began
+            raise self._limits.conversation_too_long(
+                exc.conversation_id, exc.held, len(items), "conversation"
+            ) from None
+        except QuotaExceeded as exc:
+            raise quota_exceeded(exc) from None
         except DuplicateItemId as exc:
             param = turn.input_items.param_of(exc.item_id)
             raise invalid_value(

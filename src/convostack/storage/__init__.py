@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from convostack.storage.base import Store
+from convostack.storage.quotas import Quotas
 
 
 class UnsupportedDatabaseURL(ValueError):
@@ -31,21 +32,21 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, quotas: Quotas | None = None) -> Store:
     scheme = urlsplit(url).scheme
     if scheme in ("", "sqlite", "file") or len(scheme) == 1:  # len 1: a Windows drive letter
         from convostack.storage.sqlite import SqliteStore
 
-        return SqliteStore(sqlite_path(url.removeprefix("file:")))
+        return SqliteStore(sqlite_path(url.removeprefix("file:")), quotas)
     if scheme in ("postgresql", "postgres"):
-        return _postgres_store(url)
+        return _postgres_store(url, quotas)
     raise UnsupportedDatabaseURL(
         f"unsupported database URL scheme '{scheme}': use sqlite:///path/to/file.db or "
         "postgresql://user:password@host:5432/database"
     )
 
 
-def _postgres_store(url: str) -> Store:
+def _postgres_store(url: str, quotas: Quotas | None) -> Store:
     try:
         from convostack.storage.postgres import PostgresSettings, PostgresStore
     except ImportError as exc:
@@ -56,4 +57,4 @@ def _postgres_store(url: str) -> Store:
         dsn, settings = PostgresSettings.split_url(url)
     except ValueError as exc:
         raise UnsupportedDatabaseURL(str(exc)) from None
-    return PostgresStore(dsn, settings)
+    return PostgresStore(dsn, settings, quotas)

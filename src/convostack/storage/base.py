@@ -183,15 +183,22 @@ class Store(Protocol):
         """
         ...
 
+    async def find_items(self, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        """find_item for many ids in one query: each id found, with its item's body
+        (ids not found are left out)."""
+        ...
+
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
         """Every item of the conversation, oldest first. Raises ConversationMissing."""
         ...
 
-    async def save_turn(self, owner: str, turn: Turn) -> None:
+    async def save_turn(self, owner: str, turn: Turn, *, max_items: int | None = None) -> None:
         """Appends the turn's items and stores its response in one transaction.
 
-        Raises ConversationMissing (deleted meanwhile) or DuplicateItemId; then nothing
-        is written.
+        Raises ConversationMissing (deleted meanwhile), DuplicateItemId, or
+        ConversationFull if the conversation would then hold more than `max_items` items
+        (checked inside the append, so concurrent turns never pass it); then nothing is
+        written, the response included.
         """
         ...
 

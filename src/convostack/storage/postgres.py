@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from convostack.storage import migrations, redacted_url
 from convostack.storage import postgres_items as sql
 from convostack.storage import postgres_responses as responses
+from convostack.storage import postgres_usage as usage
 from convostack.storage.base import (
     ConversationFull,
     ConversationMissing,
@@ -53,6 +54,7 @@ from convostack.storage.base import (
     Turn,
 )
 from convostack.storage.postgres_pool import Pool
+from convostack.storage.quotas import Quotas
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,11 @@ def _first_duplicate(items: Sequence[NewItem], existing: set[str]) -> str:
     return items[0].id
 
 
+def _appended(row: Any) -> bool:
+    """Whether an append statement's row says the items were appended."""
+    return row is not None and row[0] is not None
+
+
 def _is_duplicate_item(exc: asyncpg.UniqueViolationError) -> bool:
     return getattr(exc, "constraint_name", None) == "items_conversation_id"
 
@@ -193,11 +200,15 @@ class _Borrowed:
 
 
 class PostgresStore:
-    def __init__(self, url: str, settings: PostgresSettings | None = None):
+    def __init__(
+        self, url: str, settings: PostgresSettings | None = None, quotas: Quotas | None = None
+    ):
         if settings is None:
             url, settings = PostgresSettings.split_url(url)
         self._url = url
         self.settings = settings
+        # Usage is only kept with quotas on (storage/quotas.py says why).
+        self._quotas = quotas if quotas is not None and quotas.enabled else None
         self._pool: Pool | None = None
 
     async def start(self) -> None:
@@ -205,7 +216,7 @@ class PostgresStore:
         try:
             conn = await self._connect()
             try:
-                await _migrate(conn)
+                await _migrate(conn, recount=self._quotas is not None)
             finally:
                 await conn.close()
             pool = Pool(
@@ -259,16 +270,28 @@ class PostgresStore:
             return rows
 
     async def _write_items(
-        self, statement: str, conversation_id: str, items: Sequence[NewItem], *args: object
+        self,
+        statement: str,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        *args: object,
+        owner: str = "",
+        conversations: int = 0,
+        landed: Callable[[Any], bool] = lambda row: True,
     ) -> Any:
         """Runs a statement that inserts `items` into the conversation ($1, and the items
         as $3-$5); a repeated id becomes DuplicateItemId, with nothing written. None,
-        without a query, when the conversation id cannot be a stored one."""
+        without a query, when the conversation id cannot be a stored one. With quotas,
+        the owner's usage grows by the items and `conversations` in the same transaction
+        (not when `landed` says the statement wrote nothing)."""
         if not _matchable(conversation_id):
             return None
         async with self._connection() as conn:
             try:
-                return await conn.fetchrow(statement, *args)
+                if self._quotas is None:
+                    return await conn.fetchrow(statement, *args)
+                adding = (conversations, len(items), sum(len(i.body) for i in items))
+                return await usage.write(conn, self._quotas, owner, adding, statement, args, landed)
             except asyncpg.UniqueViolationError as exc:
                 if not _is_duplicate_item(exc):
                     raise
@@ -281,6 +304,14 @@ class PostgresStore:
         self, owner: str, conversation: ConversationRow, items: Sequence[NewItem]
     ) -> None:
         metadata = orjson.dumps(conversation.metadata)
+        if not items and self._quotas is not None:
+            async with self._connection() as conn, conn.transaction():
+                self._quotas.check(tuple(await conn.fetchrow(usage.USE, owner, 1, 0, 0)), (1, 0, 0))
+                await conn.execute(
+                    sql.CREATE_CONVERSATION, conversation.id, owner, conversation.created_at,
+                    metadata,
+                )  # fmt: skip
+            return
         if not items:
             await self._execute(
                 sql.CREATE_CONVERSATION, conversation.id, owner, conversation.created_at, metadata
@@ -295,6 +326,8 @@ class PostgresStore:
             *_item_args(items),
             conversation.created_at,
             metadata,
+            owner=owner,
+            conversations=1,
         )
 
     async def get_conversation(self, owner: str, conversation_id: str) -> ConversationRow:
@@ -314,6 +347,15 @@ class PostgresStore:
         return _conversation(row)
 
     async def delete_conversation(self, owner: str, conversation_id: str) -> None:
+        if self._quotas is not None and _matchable(conversation_id):
+            async with self._connection() as conn, conn.transaction():
+                await conn.execute(usage.LOCK, owner)
+                live = await conn.fetchrow(usage.LIVE, conversation_id, owner)
+                if live is None:
+                    raise ConversationMissing(conversation_id)
+                await conn.execute(sql.DELETE_CONVERSATION, conversation_id, owner)
+                await conn.execute(usage.USE, owner, -1, -live[0], -live[1])
+            return
         if await self._fetchrow(sql.DELETE_CONVERSATION, conversation_id, owner) is None:
             raise ConversationMissing(conversation_id)
 
@@ -325,19 +367,34 @@ class PostgresStore:
         *,
         max_items: int | None = None,
     ) -> None:
-        # The statement checks the limit itself, under the conversation's row lock, so
-        # concurrent appends never pass it. When it appends nothing and the count it
-        # read would have let it (items deleted meanwhile), it is tried again.
+        await self._append_limited(
+            sql.APPEND, owner, conversation_id, items, max_items, int(time.time()), max_items
+        )
+
+    async def _append_limited(
+        self,
+        statement: str,
+        owner: str,
+        conversation_id: str,
+        items: Sequence[NewItem],
+        max_items: int | None,
+        *args: object,
+    ) -> None:
+        """Runs an append whose statement checks the limit itself (APPEND, SAVE_TURN),
+        under the conversation's row lock, so concurrent appends never pass it. When it
+        appends nothing and the count it read would have let it (items deleted
+        meanwhile), it is tried again."""
         for _ in range(APPEND_TRIES):
             row = await self._write_items(
-                sql.APPEND,
+                statement,
                 conversation_id,
                 items,
                 conversation_id,
                 owner,
                 *_item_args(items),
-                int(time.time()),
-                max_items,
+                *args,
+                owner=owner,
+                landed=_appended,
             )
             if row is None or (row[0] is None and row[1] is None):
                 raise ConversationMissing(conversation_id)
@@ -376,7 +433,15 @@ class PostgresStore:
         return body
 
     async def delete_item(self, owner: str, conversation_id: str, item_id: str) -> ConversationRow:
-        row = await self._fetchrow(sql.DELETE_ITEM, conversation_id, owner, _key(item_id))
+        if self._quotas is not None and _matchable(conversation_id):
+            async with self._connection() as conn, conn.transaction():
+                await conn.execute(usage.LOCK, owner)
+                size = await conn.fetchval(usage.ITEM_BYTES, conversation_id, _key(item_id))
+                row = await conn.fetchrow(sql.DELETE_ITEM, conversation_id, owner, _key(item_id))
+                if row is not None and row[3]:
+                    await conn.execute(usage.USE, owner, 0, -1, -(size or 0))
+        else:
+            row = await self._fetchrow(sql.DELETE_ITEM, conversation_id, owner, _key(item_id))
         if row is None:
             raise ConversationMissing(conversation_id)
         if not row[3]:
@@ -384,11 +449,15 @@ class PostgresStore:
         return _conversation(row)
 
     async def find_item(self, owner: str, item_id: str) -> bytes:
-        row = await self._fetchrow(sql.FIND_ITEM, _key(item_id), owner)
-        if row is None:
+        found = await self.find_items(owner, [item_id])
+        if item_id not in found:
             raise ItemMissing(item_id)
-        body: bytes = row[0]
-        return body
+        return found[item_id]
+
+    async def find_items(self, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        keys = [_key(i) for i in dict.fromkeys(item_ids)]
+        rows = await self._fetch(sql.FIND_ITEMS, keys, owner)
+        return {r[0].decode(): r[1] for r in rows if r[1] is not None}
 
     async def item_count(self, owner: str, conversation_id: str) -> int:
         """How many items the conversation holds (deleted ones not counted): the count
@@ -406,26 +475,24 @@ class PostgresStore:
         bodies: list[bytes] = row[0]
         return bodies
 
-    async def save_turn(self, owner: str, turn: Turn) -> None:
+    async def save_turn(self, owner: str, turn: Turn, *, max_items: int | None = None) -> None:
         if turn.conversation_id is None:
             if turn.response is not None:
                 await self._execute(responses.INSERT, *responses.insert_args(owner, turn.response))
             return
         if turn.response is None:
-            await self.append_items(owner, turn.conversation_id, turn.items)
+            await self.append_items(owner, turn.conversation_id, turn.items, max_items=max_items)
             return
-        row = await self._write_items(
+        await self._append_limited(
             sql.SAVE_TURN,
+            owner,
             turn.conversation_id,
             turn.items,
-            turn.conversation_id,
-            owner,
-            *_item_args(turn.items),
+            max_items,
             int(time.time()),
             *responses.turn_args(turn.response),
+            max_items,
         )
-        if row is None:
-            raise ConversationMissing(turn.conversation_id)
 
     async def get_response(self, owner: str, response_id: str) -> StoredResponse:
         row = await self._fetchrow(responses.GET, response_id, owner)
@@ -459,7 +526,7 @@ class PostgresStore:
         return ResponsePage([r[1] for r in page], [r[2] for r in page], len(rows) > limit)
 
 
-async def _migrate(conn: Any) -> None:
+async def _migrate(conn: Any, *, recount: bool = False) -> None:
     """Applies pending migrations, each in its own transaction, holding an advisory lock
     so that replicas starting together wait for each other instead of racing."""
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
@@ -481,5 +548,7 @@ async def _migrate(conn: Any) -> None:
                     migration.name,
                     int(time.time()),
                 )
+        if recount:  # under the same lock: replicas starting together count once each
+            await usage.recount(conn)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)

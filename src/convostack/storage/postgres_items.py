@@ -43,30 +43,41 @@ WITH conversation AS (
     FROM conversation, {_NEW_ITEMS}
 )"""
 
-# One row: `first` when the items were appended; else `held`, the conversation's count
-# (NULL: the conversation is missing). $7 is the item limit, NULL for none. The count is
-# read with a lock (FOR SHARE), so it is the one the UPDATE saw when it waited for a
-# concurrent append: not the statement's older snapshot.
-APPEND = (
-    _APPEND_CTES.format(
-        limit="\n      AND ($7::bigint IS NULL OR live_items + cardinality($3::bytea[]) <= $7)"
+
+# Appends with an item limit ($N, NULL for none) checked by the UPDATE itself.
+def _limit(param: int) -> str:
+    return (
+        f"\n      AND (${param}::bigint IS NULL"
+        f" OR live_items + cardinality($3::bytea[]) <= ${param})"
     )
-    + """
-SELECT (SELECT first FROM conversation) AS first, (
+
+
+# The last column of a limited append: `held`, the conversation's count when nothing was
+# appended (NULL when the conversation is missing too). The count is read with a lock
+# (FOR SHARE), so it is the one the UPDATE saw when it waited for a concurrent append:
+# not the statement's older snapshot.
+_HELD = """(
     SELECT live_items FROM conversations
     WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT 1 FROM conversation) FOR SHARE
 ) AS held"""
+
+# One row: `first` when the items were appended; else `held`, as above. $7 is the limit.
+APPEND = (
+    _APPEND_CTES.format(limit=_limit(7))
+    + f"""
+SELECT (SELECT first FROM conversation) AS first, {_HELD}"""
 )
 
-# A turn on a conversation: the append above (no limit) and the response, in one
-# statement; the response is only stored when the conversation exists (else nothing is
-# written).
-SAVE_TURN = f"""{_APPEND_CTES.format(limit="")}, response AS (
+# A turn on a conversation: the append above and the response, in one statement; the
+# response is only stored when the items were appended (else nothing is written). $15 is
+# the item limit, checked inside the append as above (issue 12: a check when the turn
+# started let concurrent turns pass the limit ten times over).
+SAVE_TURN = f"""{_APPEND_CTES.format(limit=_limit(15))}, response AS (
     {responses.INSERT_SELECT.format(params=responses.TURN_PARAMS)}
     WHERE EXISTS (SELECT 1 FROM conversation)
     {responses.ON_CONFLICT}
 )
-SELECT first FROM conversation"""
+SELECT (SELECT first FROM conversation) AS first, {_HELD}"""
 
 UPDATE_METADATA = (
     "UPDATE conversations SET metadata = $3 WHERE id = $1 AND owner = $2 "
@@ -119,10 +130,14 @@ WITH c AS (
 )
 SELECT id, created_at, metadata, EXISTS (SELECT 1 FROM deleted) AS deleted FROM c"""
 
-FIND_ITEM = """
-SELECT i.body FROM items i JOIN conversations c ON c.id = i.conversation_id
-WHERE i.id = $1 AND c.owner = $2 AND i.body IS NOT NULL
-ORDER BY i.created_at DESC LIMIT 1"""
+# One row per id of $1: the id and the body of the owner's newest live item with it
+# (NULL: none).
+FIND_ITEMS = """
+SELECT r.id, (
+    SELECT i.body FROM items i JOIN conversations c ON c.id = i.conversation_id
+    WHERE i.id = r.id AND c.owner = $2 AND i.body IS NOT NULL
+    ORDER BY i.created_at DESC LIMIT 1
+) FROM unnest($1::bytea[]) AS r(id)"""
 
 ALL_ITEMS = """
 SELECT ARRAY(

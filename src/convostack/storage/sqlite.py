@@ -19,6 +19,7 @@ import orjson
 
 from convostack.storage import migrations
 from convostack.storage import sqlite_responses as responses
+from convostack.storage import sqlite_usage as usage
 from convostack.storage.base import (
     ConversationFull,
     ConversationMissing,
@@ -34,6 +35,7 @@ from convostack.storage.base import (
     StoreUnavailable,
     Turn,
 )
+from convostack.storage.quotas import Quotas
 from convostack.storage.worker import (
     WRITER_WAIT_SECONDS,
     Checkpointer,
@@ -100,6 +102,7 @@ def _append(
     conversation_id: str,
     items: Sequence[NewItem],
     max_items: int | None = None,
+    quotas: Quotas | None = None,
 ) -> None:
     """Insert after the last item. Run inside the batch's transaction, which holds
     SQLite's write lock: no other append can come between the read and the insert."""
@@ -111,6 +114,8 @@ def _append(
         if item.id in seen or (not item.fresh and _has_item(conn, conversation_id, item.id)):
             raise DuplicateItemId(item.id)
         seen.add(item.id)
+    if quotas is not None:
+        usage.use(conn, quotas, owner, (0, len(items), sum(len(i.body) for i in items)))
     now = int(time.time())
     conn.executemany(
         "INSERT INTO items (conversation_id, seq, id, type, created_at, body) "
@@ -122,6 +127,29 @@ def _append(
     )
 
 
+# Ids per query of _find_items (one bound parameter each; SQLite allows 32,766).
+FIND_BATCH = 500
+
+
+def _find_items(conn: sqlite3.Connection, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+    """The newest live item of the owner's with each id: one query per FIND_BATCH ids.
+    The ids are bound parameters, not a JSON array: json_each cuts a string at a NUL."""
+    unique = list(dict.fromkeys(item_ids))
+    found: dict[str, bytes] = {}
+    for start in range(0, len(unique), FIND_BATCH):
+        batch = unique[start : start + FIND_BATCH]
+        rows = conn.execute(
+            f"WITH r(value) AS (VALUES {', '.join(['(?)'] * len(batch))}) "
+            "SELECT r.value, (SELECT i.body FROM items i "
+            "JOIN conversations c ON c.id = i.conversation_id "
+            "WHERE i.id = r.value AND c.owner = ? AND i.body IS NOT NULL "
+            "ORDER BY i.created_at DESC LIMIT 1) FROM r",
+            (*batch, owner),
+        ).fetchall()
+        found.update((item_id, body) for item_id, body in rows if body is not None)
+    return found
+
+
 def _has_item(conn: sqlite3.Connection, conversation_id: str, item_id: str) -> bool:
     """Whether the conversation ever held the id (a deleted item's included)."""
     row = conn.execute(
@@ -131,8 +159,10 @@ def _has_item(conn: sqlite3.Connection, conversation_id: str, item_id: str) -> b
 
 
 class SqliteStore:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, quotas: Quotas | None = None):
         self.path = path
+        # Usage is only kept with quotas on (storage/quotas.py says why).
+        self._quotas = quotas if quotas is not None and quotas.enabled else None
         self._writer = ConnectionWorker(
             "convostack-sqlite-writer", self._connect_writer, writer=True
         )
@@ -156,6 +186,8 @@ class SqliteStore:
         conn = self._connect()
         conn.execute("PRAGMA journal_mode = WAL")
         _migrate(conn)
+        if self._quotas is not None:
+            usage.recount(conn)
         # From now on the writer thread waits for the lock itself (worker.py says why).
         conn.execute("PRAGMA busy_timeout = 0")
         return conn
@@ -212,8 +244,10 @@ class SqliteStore:
                     orjson.dumps(conversation.metadata),
                 ),
             )
+            if self._quotas is not None:
+                usage.use(conn, self._quotas, owner, (1, 0, 0))
             if items:
-                _append(conn, owner, conversation.id, items)
+                _append(conn, owner, conversation.id, items, quotas=self._quotas)
 
         await self._write(op)
 
@@ -242,6 +276,9 @@ class SqliteStore:
             ).rowcount
             if not deleted:
                 raise ConversationMissing(conversation_id)
+            if self._quotas is not None:
+                count, size = usage.live(conn, conversation_id)
+                usage.use(conn, self._quotas, owner, (-1, -count, -size))
             conn.execute("DELETE FROM items WHERE conversation_id = ?", (conversation_id,))
 
         await self._write(op)
@@ -254,7 +291,9 @@ class SqliteStore:
         *,
         max_items: int | None = None,
     ) -> None:
-        await self._write(lambda conn: _append(conn, owner, conversation_id, items, max_items))
+        await self._write(
+            lambda conn: _append(conn, owner, conversation_id, items, max_items, self._quotas)
+        )
 
     async def list_items(
         self, owner: str, conversation_id: str, *, after: str | None, limit: int, order: Order
@@ -298,6 +337,9 @@ class SqliteStore:
     async def delete_item(self, owner: str, conversation_id: str, item_id: str) -> ConversationRow:
         def op(conn: sqlite3.Connection) -> ConversationRow:
             conversation = _conversation(conn, owner, conversation_id)
+            if self._quotas is not None:
+                size = usage.item_bytes(conn, conversation_id, item_id)
+                usage.use(conn, self._quotas, owner, (0, -1 if size else 0, -size))
             changed = conn.execute(
                 "UPDATE items SET body = NULL WHERE conversation_id = ? AND id = ? "
                 "AND body IS NOT NULL",
@@ -314,16 +356,16 @@ class SqliteStore:
         return await self._write(op)
 
     async def find_item(self, owner: str, item_id: str) -> bytes:
-        def op(conn: sqlite3.Connection) -> bytes:
-            row = conn.execute(
-                "SELECT i.body FROM items i JOIN conversations c ON c.id = i.conversation_id "
-                "WHERE i.id = ? AND c.owner = ? AND i.body IS NOT NULL "
-                "ORDER BY i.created_at DESC LIMIT 1",
-                (item_id, owner),
-            ).fetchone()
-            return _body(row, item_id)
+        found = await self._read(lambda conn: _find_items(conn, owner, [item_id]))
+        if item_id not in found:
+            raise ItemMissing(item_id)
+        return found[item_id]
 
-        return await self._read(op)
+    async def find_items(self, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+        # Many references may copy many big bodies: read them in the reader thread.
+        if len(item_ids) <= 1:
+            return await self._read(lambda conn: _find_items(conn, owner, item_ids))
+        return await self._read_in_thread(lambda conn: _find_items(conn, owner, item_ids))
 
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
         def length(conn: sqlite3.Connection) -> int:
@@ -345,10 +387,10 @@ class SqliteStore:
             return await self._read(items)
         return await self._read_in_thread(whole)
 
-    async def save_turn(self, owner: str, turn: Turn) -> None:
+    async def save_turn(self, owner: str, turn: Turn, *, max_items: int | None = None) -> None:
         def op(conn: sqlite3.Connection) -> None:
             if turn.conversation_id is not None:
-                _append(conn, owner, turn.conversation_id, turn.items)
+                _append(conn, owner, turn.conversation_id, turn.items, max_items, self._quotas)
             if turn.response is not None:
                 responses.insert_response(conn, owner, turn.response)
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -43,6 +44,34 @@ class Target:
     def http_client(self, **kwargs: object) -> httpx2.Client:
         root = self.base_url.removesuffix("/v1")
         return httpx2.Client(base_url=root, transport=self.transport, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+    def async_http_client(self) -> httpx2.AsyncClient:
+        """An async client, for `openai.AsyncOpenAI`: in library mode each request goes
+        to the app from a thread of its own, so concurrent requests overlap in the app
+        as they would over sockets."""
+        root = self.base_url.removesuffix("/v1")
+        if self.transport is None:
+            return httpx2.AsyncClient(base_url=root, timeout=60)
+        return httpx2.AsyncClient(
+            base_url=root, transport=_ThreadedTransport(self.transport), timeout=60
+        )
+
+
+class _ThreadedTransport(httpx2.AsyncBaseTransport):
+    """A synchronous transport made async by running each request in a thread."""
+
+    def __init__(self, transport: httpx2.BaseTransport):
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        content = await request.aread()
+        inner = httpx2.Request(
+            request.method, request.url, headers=request.headers, content=content
+        )
+        response = await asyncio.to_thread(self._transport.handle_request, inner)
+        return httpx2.Response(
+            response.status_code, headers=response.headers, content=response.read()
+        )
 
 
 class PortalTransport(httpx2.BaseTransport):

@@ -43,6 +43,9 @@ class Limits:
     max_tools: int = 4
     max_output_tokens: int = 1000
     provider_timeout: float = 1.0
+    max_input_items: int = 40
+    max_item_data_bytes: int = 150_000
+    max_reference_bytes: int = 200_000
 
 
 LIMITS = Limits()
@@ -83,6 +86,9 @@ def security_settings(upstream_url: str) -> dict[str, object]:
         "max_items_per_conversation": LIMITS.max_items_per_conversation,
         "max_tools": LIMITS.max_tools,
         "max_output_tokens": LIMITS.max_output_tokens,
+        "max_input_items": LIMITS.max_input_items,
+        "max_item_data_bytes": LIMITS.max_item_data_bytes,
+        "max_reference_bytes": LIMITS.max_reference_bytes,
         "providers": [
             {"type": "openai_compat", "id": "fake", "base_url": upstream_url, "max_retries": 0},
             {"type": "openai_compat", "id": "slow", "base_url": upstream_url, "max_retries": 0,
