@@ -42,6 +42,7 @@ def snapshot(client: openai.OpenAI, owned: Owned) -> dict[str, Any]:
             for rid in (owned.response_id, owned.chained_response_id)
         ],
         "listed": [r["id"] for r in client.get("/responses", cast_to=dict)["data"]],
+        "conversations": client.get("/conversations?limit=100", cast_to=dict)["data"],
     }
 
 
@@ -98,6 +99,7 @@ DENIED = [
     ("list input items", "GET", "/v1/responses/{r}/input_items", None),
     ("cancel response", "POST", "/v1/responses/{r}/cancel", None),
     ("page responses after it", "GET", "/v1/responses?after={r}", None),
+    ("page conversations after it", "GET", "/v1/conversations?after={c}", None),
 ]  # fmt: skip
 
 
@@ -184,6 +186,11 @@ def test_listing_shows_only_the_callers_own(
     assert owned.chained_response_id not in listed_b
     listed_a = [r["id"] for r in client.get("/responses?limit=100", cast_to=dict)["data"]]
     assert {owned.response_id, owned.chained_response_id} <= set(listed_a)
+    conversations_b = client_b.get("/conversations?limit=100", cast_to=dict)["data"]
+    assert owned.conversation_id not in [c["id"] for c in conversations_b]
+    found = client.get("/conversations?metadata[owner]=team-a", cast_to=dict)["data"]
+    assert owned.conversation_id in [c["id"] for c in found]
+    assert client_b.get("/conversations?metadata[owner]=team-a", cast_to=dict)["data"] == []
 
 
 def test_keys_of_one_principal_share_its_data(
@@ -203,7 +210,8 @@ def test_keys_of_one_principal_share_its_data(
 # --- authentication -------------------------------------------------------------------
 
 ROUTES = [
-    ("POST", "/v1/conversations"), ("GET", "/v1/conversations/conv_x"),
+    ("POST", "/v1/conversations"), ("GET", "/v1/conversations"),
+    ("GET", "/v1/conversations/conv_x"),
     ("POST", "/v1/conversations/conv_x"), ("DELETE", "/v1/conversations/conv_x"),
     ("GET", "/v1/conversations/conv_x/items"), ("POST", "/v1/conversations/conv_x/items"),
     ("GET", "/v1/conversations/conv_x/items/msg_x"),
