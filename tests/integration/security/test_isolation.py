@@ -262,3 +262,11 @@ def test_the_openai_client_sees_an_authentication_error(client_for: Any) -> None
 def test_health_and_the_openapi_document_are_open(http: httpx2.Client) -> None:
     assert http.get("/v1/health").json() == {"status": "ok"}
     assert http.get("/openapi.json").status_code == 200
+
+
+def test_the_ui_loads_without_a_key_and_its_calls_need_one(http: httpx2.Client) -> None:
+    page = http.get("/ui")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert http.get("/ui/app.js").status_code == 200
+    assert http.get("/v1/conversations").status_code == 401
