@@ -96,7 +96,9 @@ class Stack:
             prefixed = set()
         if config.inference_mode != "live":
             providers = [self._recorded(p) for p in providers]
-        self.models = ModelRouter(providers, prefixed)
+        self.models = ModelRouter(
+            providers, prefixed, aliases=config.model_aliases, default_model=config.default_model
+        )
         self.conversations = ConversationService(self.store, config.limits)
         self.responses = ResponseService(self.store, self.conversations, self.models)
 
