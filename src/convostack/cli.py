@@ -182,5 +182,6 @@ def _provider_samples() -> list[str]:
 
 
 def _entry(name: str, value: object) -> str:
-    """`name: value` in YAML, on one line."""
-    return yaml.safe_dump({name: value}, default_flow_style=True).strip().strip("{}")
+    """`name: value` in YAML, on one line: the one-key mapping without its own braces
+    (only those: a mapping value keeps its own)."""
+    return yaml.safe_dump({name: value}, default_flow_style=True).strip()[1:-1]
