@@ -13,6 +13,7 @@ import yaml
 from convostack import __version__
 from convostack.cli_options import config_option
 from convostack.config import Config, ConfigError, load_config
+from convostack.terminal import commands as terminal_commands
 
 log = logging.getLogger("convostack")
 
@@ -162,6 +163,10 @@ def show_config(config_file: Path | None, sample: bool) -> None:
         return
     config = _load(config_file)
     click.echo(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+main.add_command(terminal_commands.chat)
+main.add_command(terminal_commands.conversations)
 
 
 def sample_config() -> str:
