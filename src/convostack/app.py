@@ -24,6 +24,7 @@ from convostack.providers.recording import TEST_ID_HEADER, current_test_id
 from convostack.responses.routes import routes as response_routes
 from convostack.routing import Route, Router, error_response
 from convostack.stack import Stack
+from convostack.ui.routes import routes as ui_routes
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,7 @@ def create_app(config: Config, stack: Stack | None = None) -> App:
             *response_routes,
             *models_routes,
             *chat_routes,
+            *ui_routes,
         ]
     )
     handler: ASGIApp = router

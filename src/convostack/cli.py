@@ -11,7 +11,9 @@ import click
 import yaml
 
 from convostack import __version__
+from convostack.cli_options import config_option
 from convostack.config import Config, ConfigError, load_config
+from convostack.terminal import commands as terminal_commands
 
 log = logging.getLogger("convostack")
 
@@ -93,11 +95,35 @@ def serve(
     )
     _configure_logging(config.log_level)
     from convostack.server import run
-    from convostack.stack import StartupError
+    from convostack.stack import StartupError, pull_missing_model
 
     try:
+        pull_missing_model(config)
         run(config)
     except (ConfigError, StartupError) as exc:  # a stack that cannot be built or started
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def model() -> None:
+    """The embedded model's file."""
+
+
+@model.command("pull")
+@config_option("YAML config file (its 'home' is where the model goes) [env CONVOSTACK_CONFIG].")
+def model_pull(config_file: Path | None) -> None:
+    """Fetch the embedded model (98 MB, once) so that serving it needs no network."""
+    from convostack.providers import embedded_model
+
+    _configure_logging("info")
+    found = embedded_model.installed_model_path()
+    if found is not None:
+        click.echo(f"the embedded model is installed: {found}")
+        return
+    config = _load(config_file)
+    try:
+        click.echo(f"the embedded model is at {embedded_model.pull(config.home)}")
+    except embedded_model.ModelPullError as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -128,12 +154,7 @@ def api_key(principal: str, from_stdin: bool) -> None:
 
 
 @main.command("config")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="YAML config file to validate and show merged with env and defaults.",
-)
+@config_option("YAML config file to validate and show merged with env and defaults.")
 @click.option("--sample", is_flag=True, help="Print a commented sample config file instead.")
 def show_config(config_file: Path | None, sample: bool) -> None:
     """Print the effective configuration (or a sample file) as YAML."""
@@ -142,6 +163,10 @@ def show_config(config_file: Path | None, sample: bool) -> None:
         return
     config = _load(config_file)
     click.echo(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+main.add_command(terminal_commands.chat)
+main.add_command(terminal_commands.conversations)
 
 
 def sample_config() -> str:
@@ -182,5 +207,6 @@ def _provider_samples() -> list[str]:
 
 
 def _entry(name: str, value: object) -> str:
-    """`name: value` in YAML, on one line."""
-    return yaml.safe_dump({name: value}, default_flow_style=True).strip().strip("{}")
+    """`name: value` in YAML, on one line: the one-key mapping without its own braces
+    (only those: a mapping value keeps its own)."""
+    return yaml.safe_dump({name: value}, default_flow_style=True).strip()[1:-1]

@@ -283,6 +283,31 @@ class Config(BaseModel):
         "embedded) and an 'id'. Default: the embedded model, or --upstream when given.",
     )
 
+    model_aliases: dict[str, str] = Field(
+        default_factory=lambda: {"gpt-4.1": "smollm2-135m-instruct"},
+        description="Model ids that stand for another, e.g. {gpt-4.1: smollm2-135m-instruct}, "
+        "so code written for OpenAI's names runs unchanged (by default gpt-4.1 is the "
+        "embedded model): the target serves the request "
+        "and the response's 'model' names the target. Listed in /v1/models. In the "
+        "environment: 'alias=target' pairs, comma-separated.",
+    )
+    default_model: str | None = Field(
+        None,
+        description="The model (or alias) of a Responses API request that names none. "
+        "Default: none, and such a request is a 400.",
+    )
+
+    @field_validator("model_aliases", mode="before")
+    @classmethod
+    def _aliases_from_text(cls, value: Any) -> Any:
+        """In the environment: `alias=target` pairs, comma-separated."""
+        if not isinstance(value, str):
+            return value
+        pairs = [p.partition("=") for p in value.split(",") if p.strip()]
+        if any(not sep or not a.strip() or not t.strip() for a, sep, t in pairs):
+            raise ValueError("expected alias=target pairs, comma-separated")
+        return {a.strip(): t.strip() for a, _, t in pairs}
+
     @property
     def database_url(self) -> str:
         return self.db or f"sqlite:///{self.home / 'convostack.db'}"

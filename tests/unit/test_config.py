@@ -77,3 +77,24 @@ def test_bad_provider_entries_fail_fast() -> None:
     )
     with pytest.raises(ConfigError, match=r"providers\[0\]\.base_url"):
         provider_settings(config)
+
+
+def test_model_aliases_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("model_aliases: {gpt-4.1: smollm2-135m-instruct}\ndefault_model: gpt-4.1\n")
+    config = load_config(file, environ={})
+    assert config.model_aliases == {"gpt-4.1": "smollm2-135m-instruct"}
+    assert config.default_model == "gpt-4.1"
+    env = {"CONVOSTACK_MODEL_ALIASES": "gpt-4o = a, gpt-4o-mini=b/c"}
+    assert load_config(environ=env).model_aliases == {"gpt-4o": "a", "gpt-4o-mini": "b/c"}
+    with pytest.raises(ConfigError, match=r"model_aliases.*alias=target pairs"):
+        load_config(environ={"CONVOSTACK_MODEL_ALIASES": "gpt-4o"})
+
+
+def test_the_sample_config_loads_as_the_defaults(tmp_path: Path) -> None:
+    from convostack.cli import sample_config
+
+    file = tmp_path / "sample.yaml"
+    file.write_text(sample_config())
+    environ = {"CONVOSTACK_HOME": str(tmp_path)}
+    assert load_config(file, environ=environ) == load_config(environ=environ)

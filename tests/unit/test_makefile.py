@@ -48,7 +48,9 @@ def test_the_cheap_and_independent_suites_run_before_postgresql(tmp_path: Path) 
     status, calls = make_test(tmp_path, fail="no stub fails")
     assert status == 0
     postgres = position(calls, "convostack.testing.postgres")
-    for earlier in ("ruff check", "mypy", "tests/unit", "library", "server", "tests/live"):
+    for earlier in (
+        "ruff check", "mypy", "tests/unit", "library", "server", "tests/live", "tests/ui",
+    ):  # fmt: skip
         assert position(calls, earlier) < postgres, calls
 
 

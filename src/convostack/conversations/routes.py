@@ -39,6 +39,30 @@ async def create_conversation(request: Request) -> Response:
     return json_response(conversation)
 
 
+def metadata_filter(request: Request) -> dict[str, str]:
+    """`metadata[KEY]=VALUE` query parameters (the form the `openai` client and browsers'
+    URLSearchParams both write), as one mapping; the service checks its size."""
+    return {
+        key[len("metadata[") : -1]: value
+        for key, value in request.query_params.multi_items()
+        if key.startswith("metadata[") and key.endswith("]")
+    }
+
+
+async def list_conversations(request: Request) -> Response:
+    limit = query_int(request, "limit", 20, 1, 100)
+    order = cast(Order, query_choice(request, "order", ("asc", "desc"), "desc"))
+    after = request.query_params.get("after") or None
+    data, has_more = await _service(request).list_conversations(
+        principal(request), after=after, limit=limit, order=order,
+        metadata=metadata_filter(request),
+    )  # fmt: skip
+    first, last = (data[0]["id"], data[-1]["id"]) if data else ("", "")
+    return json_response(
+        {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": has_more}
+    )
+
+
 async def retrieve_conversation(request: Request) -> Response:
     conversation = await _service(request).retrieve(
         principal(request), _path(request, "conversation_id")
@@ -99,6 +123,7 @@ async def delete_item(request: Request) -> Response:
 
 routes = [
     Route("/v1/conversations", create_conversation, ("POST",)),
+    Route("/v1/conversations", list_conversations, ("GET",)),
     Route("/v1/conversations/{conversation_id}", retrieve_conversation, ("GET",)),
     Route("/v1/conversations/{conversation_id}", update_conversation, ("POST",)),
     Route("/v1/conversations/{conversation_id}", delete_conversation, ("DELETE",)),

@@ -201,6 +201,29 @@ class ConversationService:
             raise quota_exceeded(exc) from None
         return _to_wire(row)
 
+    async def list_conversations(
+        self,
+        owner: str,
+        *,
+        after: str | None,
+        limit: int,
+        order: Order,
+        metadata: dict[str, str],
+    ) -> tuple[list[Conversation], bool]:
+        """A page of the owner's conversations (an extension: OpenAI has no such route),
+        and whether more follow. `metadata` keeps those whose metadata holds all of it."""
+        checked = check_metadata(metadata, "metadata")
+        try:
+            page = await self._store.list_conversations(
+                owner, after=after, limit=limit, order=order, metadata=checked
+            )
+        except CursorMissing:
+            raise invalid_value(
+                "after",
+                f"Invalid 'after': no conversation with id '{(after or '')[:MAX_ID_LENGTH]}'.",
+            ) from None
+        return [_to_wire(row) for row in page.rows], page.has_more
+
     async def retrieve(self, owner: str, conversation_id: str) -> Conversation:
         return _to_wire(await self.get_row(owner, conversation_id))
 

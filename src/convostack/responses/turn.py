@@ -139,7 +139,8 @@ class TurnPreparer:
 
     async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
         _check_unsupported(body)
-        if not body.model:
+        model = body.model or self._models.default_model
+        if not model:
             raise InvalidRequestError(
                 "Missing required parameter: 'model'.",
                 code="missing_required_parameter",
@@ -168,7 +169,7 @@ class TurnPreparer:
             )
         # Counted before any item is looked at: validation is the costly part.
         self._conversations.limits.check_input_count(len(raw_input), "input")
-        route = await self._models.resolve(body.model)
+        route = await self._models.resolve(model)
         input_items = await self._conversations.prepare_items(owner, raw_input, "input")
         history = await self._history(owner, conversation_id, body.previous_response_id)
         if conversation_id is not None:

@@ -22,6 +22,12 @@ class ConversationRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationPage:
+    rows: list[ConversationRow]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
 class NewItem:
     """An item ready to store: its id, its type and its full JSON body. `fresh` says the
     id was just made here (ids.new_id: 160 random bits), so no stored item can have it
@@ -131,6 +137,20 @@ class Store(Protocol):
     async def create_conversation(
         self, owner: str, conversation: ConversationRow, items: Sequence[NewItem]
     ) -> None: ...
+
+    async def list_conversations(
+        self,
+        owner: str,
+        *,
+        after: str | None,
+        limit: int,
+        order: Order,
+        metadata: dict[str, str],
+    ) -> ConversationPage:
+        """The owner's conversations in creation order, those whose metadata holds every
+        key and value of `metadata`. Raises CursorMissing when `after` names none of
+        the owner's conversations."""
+        ...
 
     async def get_conversation(self, owner: str, conversation_id: str) -> ConversationRow:
         """Raises ConversationMissing."""

@@ -40,6 +40,7 @@ from convostack.storage import postgres_usage as usage
 from convostack.storage.base import (
     ConversationFull,
     ConversationMissing,
+    ConversationPage,
     ConversationRow,
     CursorMissing,
     DuplicateItemId,
@@ -329,6 +330,28 @@ class PostgresStore:
             owner=owner,
             conversations=1,
         )
+
+    async def list_conversations(
+        self,
+        owner: str,
+        *,
+        after: str | None,
+        limit: int,
+        order: Order,
+        metadata: dict[str, str],
+    ) -> ConversationPage:
+        if not _matchable(after):
+            raise CursorMissing(after or "")
+        if not _matchable(*metadata, *metadata.values()):
+            return ConversationPage([], False)  # no stored key or value holds a NUL
+        wanted = orjson.dumps(metadata).decode() if metadata else None
+        rows = await self._fetch(sql.LIST_CONVERSATIONS[order], owner, after, wanted, limit + 1)
+        if not rows or not rows[0][0]:
+            raise CursorMissing(after or "")
+        if rows[0][1] is None:
+            return ConversationPage([], False)
+        page = rows[:limit]
+        return ConversationPage([_conversation(r[1:]) for r in page], len(rows) > limit)
 
     async def get_conversation(self, owner: str, conversation_id: str) -> ConversationRow:
         row = await self._fetchrow(sql.GET_CONVERSATION, conversation_id, owner)

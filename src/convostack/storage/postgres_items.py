@@ -9,6 +9,19 @@ from __future__ import annotations
 
 from convostack.storage import postgres_responses as responses
 from convostack.storage.base import Order
+from convostack.storage.postgres_pages import list_sql
+
+# The metadata filter is a JSON object that a row's metadata must contain (NULL: none).
+# A stored metadata holding an escaped NUL cannot become jsonb: such a row never matches
+# a filter, rather than failing the whole list (the CASE keeps the cast from running).
+_METADATA = """$3::text IS NULL OR CASE
+    WHEN strpos(convert_from(r.metadata, 'UTF8'), '\\u0000') > 0 THEN false
+    ELSE convert_from(r.metadata, 'UTF8')::jsonb @> $3::jsonb END"""
+_CONVERSATION_COLUMNS = "id, created_at, metadata"
+LIST_CONVERSATIONS = {
+    "asc": list_sql("conversations", _CONVERSATION_COLUMNS, _METADATA, "asc"),
+    "desc": list_sql("conversations", _CONVERSATION_COLUMNS, _METADATA, "desc"),
+}
 
 GET_CONVERSATION = "SELECT id, created_at, metadata FROM conversations WHERE id = $1 AND owner = $2"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from convostack.storage.base import Order, StoredResponse
+from convostack.storage.base import StoredResponse
+from convostack.storage.postgres_pages import list_sql
 
 # A previous_response_id chain longer than this is cut (its oldest part is dropped).
 MAX_CHAIN = 10_000
@@ -41,23 +42,13 @@ WITH RECURSIVE chain AS (
 SELECT {_COLUMNS} FROM chain ORDER BY depth DESC"""
 
 
-def _list_sql(order: Order) -> str:
-    # Always at least one row: `cursor_found` (false for an unknown `after`), then the
-    # page's id and body (NULL for an empty page).
-    comparison, direction, start = (">", "ASC", -1) if order == "asc" else ("<", "DESC", 2**63 - 1)
-    return f"""
-SELECT ($2::text IS NULL OR after_row.pos IS NOT NULL) AS cursor_found, page.id, page.body
-FROM (SELECT 1) one
-LEFT JOIN responses after_row ON after_row.id = $2 AND after_row.owner = $1
-LEFT JOIN LATERAL (
-    SELECT r.id, r.body FROM responses r
-    WHERE r.owner = $1 AND ($3::text IS NULL OR r.model = $3)
-      AND r.pos {comparison} CASE WHEN $2::text IS NULL THEN {start} ELSE after_row.pos END
-    ORDER BY r.pos {direction} LIMIT $4
-) page ON true"""
+_MODEL = "$3::text IS NULL OR r.model = $3"
 
 
-LIST = {"asc": _list_sql("asc"), "desc": _list_sql("desc")}
+LIST = {
+    "asc": list_sql("responses", "id, body", _MODEL, "asc"),
+    "desc": list_sql("responses", "id, body", _MODEL, "desc"),
+}
 
 
 def turn_args(response: StoredResponse) -> tuple[object, ...]:

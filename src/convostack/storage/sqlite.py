@@ -18,11 +18,13 @@ from typing import TypeVar
 import orjson
 
 from convostack.storage import migrations
+from convostack.storage import sqlite_pages as pages
 from convostack.storage import sqlite_responses as responses
 from convostack.storage import sqlite_usage as usage
 from convostack.storage.base import (
     ConversationFull,
     ConversationMissing,
+    ConversationPage,
     ConversationRow,
     CursorMissing,
     DuplicateItemId,
@@ -236,7 +238,9 @@ class SqliteStore:
     ) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO conversations (id, owner, created_at, metadata) VALUES (?, ?, ?, ?)",
+                "INSERT INTO conversations (id, owner, created_at, metadata, pos) "
+                "VALUES (?1, ?2, ?3, ?4, "
+                "(SELECT coalesce(max(pos), 0) + 1 FROM conversations WHERE owner = ?2))",
                 (
                     conversation.id,
                     owner,
@@ -250,6 +254,32 @@ class SqliteStore:
                 _append(conn, owner, conversation.id, items, quotas=self._quotas)
 
         await self._write(op)
+
+    async def list_conversations(
+        self,
+        owner: str,
+        *,
+        after: str | None,
+        limit: int,
+        order: Order,
+        metadata: dict[str, str],
+    ) -> ConversationPage:
+        # One EXISTS per key: json_each matches keys exactly, whatever characters they
+        # hold (a JSON path would need quoting). CAST: the column holds orjson's bytes.
+        where = (
+            " AND EXISTS (SELECT 1 FROM json_each(CAST(metadata AS TEXT))"
+            " WHERE key = ? AND value = ?)"
+        )
+        params = tuple(part for pair in metadata.items() for part in pair)
+
+        def op(conn: sqlite3.Connection) -> ConversationPage:
+            rows, has_more = pages.page(
+                conn, "conversations", "id, created_at, metadata", owner, after=after,
+                limit=limit, order=order, where=where * len(metadata), params=params,
+            )  # fmt: skip
+            return ConversationPage([_row_to_conversation(r) for r in rows], has_more)
+
+        return await self._read(op)
 
     async def get_conversation(self, owner: str, conversation_id: str) -> ConversationRow:
         return await self._read(lambda conn: _conversation(conn, owner, conversation_id))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from convostack.storage import sqlite_pages as pages
 from convostack.storage.base import (
-    CursorMissing,
     Order,
     ResponseMissing,
     ResponsePage,
@@ -90,22 +90,9 @@ def list_responses(
     order: Order,
     model: str | None,
 ) -> ResponsePage:
-    if after is None:
-        bound = -1 if order == "asc" else 1 << 62
-    else:
-        row = conn.execute(
-            "SELECT pos FROM responses WHERE id = ? AND owner = ?", (after, owner)
-        ).fetchone()
-        if row is None:
-            raise CursorMissing(after)
-        bound = row[0]
-    comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
     model_filter = "AND model = ?" if model is not None else ""
-    params: tuple[object, ...] = (owner, bound, *((model,) if model is not None else ()), limit + 1)
-    rows = conn.execute(
-        f"SELECT id, body FROM responses WHERE owner = ? AND pos {comparison} ? {model_filter} "
-        f"ORDER BY pos {direction} LIMIT ?",
-        params,
-    ).fetchall()
-    page = rows[:limit]
-    return ResponsePage([r[0] for r in page], [r[1] for r in page], len(rows) > limit)
+    rows, has_more = pages.page(
+        conn, "responses", "id, body", owner, after=after, limit=limit, order=order,
+        where=model_filter, params=(model,) if model is not None else (),
+    )  # fmt: skip
+    return ResponsePage([r[0] for r in rows], [r[1] for r in rows], has_more)

@@ -10,8 +10,9 @@ a header, so that recordings are kept per test, in server mode too.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,19 @@ def stack_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     }
     with open_target(spec, db, settings) as target:
         yield target
+
+
+@contextlib.contextmanager
+def configured_client(
+    config: pytest.Config, settings: Mapping[str, object], db: str | None = None
+) -> Iterator[openai.OpenAI]:
+    """An `openai` client on a convostack of the tests' own `settings`, in-process or
+    spawned per --stack-config; skips the tests on a URL target, which keeps its own."""
+    spec: str = config.getoption("--stack-config")
+    if spec.startswith(("http://", "https://")):
+        pytest.skip("these tests configure their own convostack; a URL target cannot be")
+    with open_target(spec, db, settings) as target, target.http_client() as http:
+        yield openai.OpenAI(base_url=target.base_url, api_key="k", http_client=http, max_retries=0)
 
 
 @pytest.fixture(scope="session")

@@ -114,8 +114,12 @@ def free_port() -> int:
         return port
 
 
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
+def wait_healthy(
+    base_url: str,
+    process: subprocess.Popen[bytes] | None = None,
+    timeout: float = HEALTH_TIMEOUT_SECONDS,
+) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"convostack serve exited with code {process.returncode}")
@@ -125,7 +129,7 @@ def wait_healthy(base_url: str, process: subprocess.Popen[bytes] | None = None) 
         except httpx2.TransportError:
             pass
         time.sleep(0.05)
-    raise RuntimeError(f"no healthy server at {base_url} after {HEALTH_TIMEOUT_SECONDS}s")
+    raise RuntimeError(f"no healthy server at {base_url} after {timeout}s")
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ def snapshot(client: openai.OpenAI, owned: Owned) -> dict[str, Any]:
             for rid in (owned.response_id, owned.chained_response_id)
         ],
         "listed": [r["id"] for r in client.get("/responses", cast_to=dict)["data"]],
+        "conversations": client.get("/conversations?limit=100", cast_to=dict)["data"],
     }
 
 
@@ -98,6 +99,7 @@ DENIED = [
     ("list input items", "GET", "/v1/responses/{r}/input_items", None),
     ("cancel response", "POST", "/v1/responses/{r}/cancel", None),
     ("page responses after it", "GET", "/v1/responses?after={r}", None),
+    ("page conversations after it", "GET", "/v1/conversations?after={c}", None),
 ]  # fmt: skip
 
 
@@ -184,6 +186,11 @@ def test_listing_shows_only_the_callers_own(
     assert owned.chained_response_id not in listed_b
     listed_a = [r["id"] for r in client.get("/responses?limit=100", cast_to=dict)["data"]]
     assert {owned.response_id, owned.chained_response_id} <= set(listed_a)
+    conversations_b = client_b.get("/conversations?limit=100", cast_to=dict)["data"]
+    assert owned.conversation_id not in [c["id"] for c in conversations_b]
+    found = client.get("/conversations?metadata[owner]=team-a", cast_to=dict)["data"]
+    assert owned.conversation_id in [c["id"] for c in found]
+    assert client_b.get("/conversations?metadata[owner]=team-a", cast_to=dict)["data"] == []
 
 
 def test_keys_of_one_principal_share_its_data(
@@ -203,7 +210,8 @@ def test_keys_of_one_principal_share_its_data(
 # --- authentication -------------------------------------------------------------------
 
 ROUTES = [
-    ("POST", "/v1/conversations"), ("GET", "/v1/conversations/conv_x"),
+    ("POST", "/v1/conversations"), ("GET", "/v1/conversations"),
+    ("GET", "/v1/conversations/conv_x"),
     ("POST", "/v1/conversations/conv_x"), ("DELETE", "/v1/conversations/conv_x"),
     ("GET", "/v1/conversations/conv_x/items"), ("POST", "/v1/conversations/conv_x/items"),
     ("GET", "/v1/conversations/conv_x/items/msg_x"),
@@ -254,3 +262,11 @@ def test_the_openai_client_sees_an_authentication_error(client_for: Any) -> None
 def test_health_and_the_openapi_document_are_open(http: httpx2.Client) -> None:
     assert http.get("/v1/health").json() == {"status": "ok"}
     assert http.get("/openapi.json").status_code == 200
+
+
+def test_the_ui_loads_without_a_key_and_its_calls_need_one(http: httpx2.Client) -> None:
+    page = http.get("/ui")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert http.get("/ui/app.js").status_code == 200
+    assert http.get("/v1/conversations").status_code == 401

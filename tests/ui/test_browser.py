@@ -1,0 +1,180 @@
+"""The web UI in headless Chromium, used as a person would: type the API key, create a
+conversation, send a streamed turn and watch the answer grow, read the item list, open
+the stored response, delete the conversation; at desktop and phone width.
+
+Against a spawned `convostack serve` on the fake upstream (no model), with an API key
+configured. Chromium is Debian's (`scripts/install-chromium.sh`, run by `make test-ui`),
+driven by Playwright's Python package through `executable_path`. Screenshots go to
+test-artefacts/ui/ (gitignored); docs/ holds copies for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from convostack.auth import hash_key
+from convostack.testing.stack import serving_on_fake_upstream
+
+CHROMIUM = os.environ.get("CONVOSTACK_CHROMIUM") or shutil.which("chromium")
+ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts" / "ui"
+KEY = "sk-ui-test-0123456789abcdef0123"
+# Headless on a machine without network: no GPU, no sandbox (root in CI), and none of
+# Chromium's background calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+TIMEOUT_MS = 10_000
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium: make test-ui installs it")
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("ui-home")
+    config = home / "config.yaml"
+    config.write_text(f"api_keys:\n  - sha256: {hash_key(KEY)}\n    principal: browser\n")
+    with serving_on_fake_upstream(home, "--config", str(config)) as (_, url):
+        yield url.removesuffix("/v1")
+
+
+@pytest.fixture
+def page(base_url: str) -> Iterator[Page]:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1100, "height": 800})
+            opened = context.new_page()
+            opened.set_default_timeout(TIMEOUT_MS)
+            yield opened
+        finally:
+            browser.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+
+
+def _unlabelled_fields(page: Page) -> list[str]:
+    found: list[str] = page.evaluate(
+        "() => [...document.querySelectorAll('input, select, textarea')]"
+        ".filter(e => !e.labels || !e.labels.length).map(e => e.id || e.outerHTML)"
+    )
+    return found
+
+
+def test_a_conversation_from_creation_to_deletion(page: Page, base_url: str) -> None:
+    page.goto(f"{base_url}/ui")
+    # Without the key, the page loads but its API call is refused, and says so.
+    expect(page.locator("#status")).to_contain_text("API key")
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Use key").click()
+    expect(page.get_by_role("heading", name="Conversations")).to_be_visible()
+    expect(page.locator("#status")).to_contain_text("Key kept")
+    assert _unlabelled_fields(page) == []
+
+    # Create one, with metadata.
+    page.get_by_label("Metadata of a new conversation").fill("topic=browser test")
+    page.get_by_role("button", name="Create conversation").click()
+    heading = page.get_by_role("heading", name="Conversation conv_")
+    expect(heading).to_be_visible()
+    conversation_id = heading.inner_text().split()[-1]
+    expect(page.get_by_label("Metadata")).to_have_value("topic=browser test")
+
+    # A streamed turn on it: the fake upstream drips four pieces 0.3 s apart, so the
+    # answer is seen partly written before it is whole.
+    page.get_by_role("link", name="Continue it in the playground").click()
+    expect(page.get_by_label("Conversation")).to_have_value(conversation_id)
+    expect(page.get_by_label("Model")).to_have_value("fake-model")
+    assert _unlabelled_fields(page) == []
+    page.get_by_label("Message").fill("drip:0.3")
+    page.get_by_label("Message").press("Tab")  # to Send, by keyboard
+    page.keyboard.press("Enter")
+    answer = page.locator("#answer")
+    expect(answer).not_to_be_empty()
+    partial = answer.inner_text()
+    expect(page.locator("#outcome")).to_contain_text("completed by fake-model")
+    whole = answer.inner_text()
+    assert whole == "echo: drip:0.3 [1 messages]"
+    assert partial != whole, "the answer appeared whole, not streamed"
+    assert whole.startswith(partial)
+    _shot(page, "playground")
+
+    # The item list holds the question and the answer, rendered as messages.
+    page.get_by_role("link", name="Conversations").click()
+    page.get_by_role("link", name=conversation_id).click()
+    items = page.locator("#items article")
+    expect(items).to_have_count(2)
+    expect(items.nth(0)).to_contain_text("drip:0.3")
+    expect(items.nth(1)).to_contain_text("echo: drip:0.3")
+    assert page.locator("#items article[data-type=message]").count() == 2
+    _shot(page, "conversation")
+
+    # The stored response, with its input items.
+    page.get_by_role("link", name="Responses").click()
+    page.locator("#response-list a").first.click()
+    expect(page.get_by_role("heading", name="Input items (1)")).to_be_visible()
+    page.get_by_role("button", name="Replay its events").click()
+    expect(page.locator("#events")).to_contain_text("response.completed")
+
+    # At phone width the list is one column and still usable.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.get_by_role("link", name="Conversations").click()
+    expect(page.get_by_role("link", name=conversation_id)).to_be_visible()
+    _shot(page, "conversations-phone")
+    page.set_viewport_size({"width": 1100, "height": 800})
+    _shot(page, "conversations")
+
+    # Delete it from the list.
+    page.get_by_role("button", name=f"Delete {conversation_id}").click()
+    expect(page.locator("#status")).to_contain_text(f"Deleted {conversation_id}")
+    expect(page.get_by_role("link", name=conversation_id)).to_have_count(0)
+    page.reload()
+    expect(page.get_by_role("heading", name="Conversations")).to_be_visible()
+    expect(page.locator("#conversation-list")).to_contain_text("No conversations yet")
+
+
+# One item of each kind the conversation page renders in its own way.
+KINDS: list[dict[str, Any]] = [
+    {"type": "message", "role": "user", "content": "What is the weather?"},
+    {"type": "function_call", "call_id": "call_9", "name": "get_weather",
+     "arguments": "{\"city\": \"Paris\"}"},
+    {"type": "function_call_output", "call_id": "call_9", "output": "sunny"},
+    {"type": "mcp_list_tools", "server_label": "srv",
+     "tools": [{"name": "lookup", "input_schema": {"type": "object"}}]},
+    {"type": "mcp_approval_request", "server_label": "srv", "name": "lookup", "arguments": "{}"},
+    {"type": "mcp_call", "server_label": "srv", "name": "lookup", "arguments": "{}",
+     "output": "found it"},
+    {"type": "file_search_call", "queries": ["weather"], "status": "completed",
+     "results": [{"file_id": "file_1", "filename": "notes.txt", "score": 0.5,
+                  "text": "rain later"}]},
+    {"type": "compaction", "encrypted_content": "zzz"},
+]  # fmt: skip
+
+
+def test_every_kind_of_item_is_rendered(page: Page, base_url: str) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=KEY)
+    conversation = client.conversations.create(items=KINDS)  # type: ignore[arg-type]
+    page.goto(f"{base_url}/ui")
+    page.evaluate(f"() => sessionStorage.setItem('convostack.apiKey', {KEY!r})")
+    page.goto(f"{base_url}/ui#/conversations/{conversation.id}")
+    items = page.locator("#items article")
+    expect(items).to_have_count(len(KINDS))
+    assert [items.nth(n).get_attribute("data-type") for n in range(len(KINDS))] == [
+        kind["type"] for kind in KINDS
+    ]
+    for text in ("get_weather({\"city\": \"Paris\"})", "sunny", "lookup", "found it",
+                 "notes.txt (0.5)", "rain later", "Earlier turns compacted here"):  # fmt: skip
+        expect(page.locator("#items")).to_contain_text(text)
+    _shot(page, "item-kinds")
+    client.conversations.delete(conversation.id)
