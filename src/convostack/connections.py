@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import resource
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 4 * 1024 * 1024
+BUSY_WARNING_SECONDS = 10.0
 # File descriptors kept beyond max_connections: the listening socket, the database, the
 # upstreams' pooled connections, log files.
 SPARE_FILE_DESCRIPTORS = 256
@@ -71,6 +73,9 @@ class LimitedConfig(uvicorn.Config):
     def __init__(self, app: Any, limits: ConnectionLimits, **kwargs: Any):
         super().__init__(app, http=GuardedHttpToolsProtocol, **kwargs)
         self.connection_limits = limits
+        # When a refusal for want of connections was last logged: one line per
+        # BUSY_WARNING_SECONDS, however many are refused (a flood must not flood the log).
+        self.busy_warned_at = -math.inf
 
 
 # A connection's phase. Plain ints, compared on every read: an Enum costs more there.
@@ -124,11 +129,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._since = self.loop.time()
         if len(self.connections) >= self.limits.max_connections and not self._evict_idle():
             self.transport = transport
-            log.warning(
-                "connection refused: %d connections, all with a request running "
-                "(setting max_connections)",
-                len(self.connections),
-            )
+            config = self.config
+            if isinstance(config, LimitedConfig) and (
+                self._since - config.busy_warned_at > BUSY_WARNING_SECONDS
+            ):
+                config.busy_warned_at = self._since
+                log.warning(
+                    "refusing connections: %d open, all with a request running (setting "
+                    "max_connections)",
+                    len(self.connections),
+                )
             busy = ServiceUnavailableError(
                 "The server is handling as many connections as it allows (setting "
                 "max_connections); retry shortly.",
@@ -160,7 +170,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not idle:
             return False
         oldest = min(idle, key=lambda c: c._since)
-        log.info("closing an idle connection to make room for a new one (max_connections)")
+        log.debug("closing an idle connection to make room for a new one (max_connections)")
         oldest.connections.discard(oldest)
         oldest.transport.close()
         return True
