@@ -8,9 +8,9 @@ in, so idle sockets still pile up until the process runs out of file descriptors
 
 `GuardedHttpToolsProtocol` adds, per connection:
 
-- a cap on the bytes and the number of headers of a request head (431) and on its URL
-  (414), checked as the bytes arrive, so at most one read's worth (uvloop reads 256 KiB)
-  is held beyond the cap;
+- a cap on the bytes of a request head (431), checked as the bytes arrive, so at most
+  one read's worth (uvloop reads 256 KiB) is held beyond it; within that, caps on its
+  URL (414) and on its number of headers (431);
 - a deadline for a whole request head, counted from the connection or from the first
   byte after an idle keep-alive (408), and a longest silence while a body arrives (the
   connection is closed: the endpoint sees the client gone);
@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import resource
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import httptools
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 4 * 1024 * 1024
+BUSY_WARNING_SECONDS = 10.0
 # File descriptors kept beyond max_connections: the listening socket, the database, the
 # upstreams' pooled connections, log files.
 SPARE_FILE_DESCRIPTORS = 256
@@ -72,13 +73,15 @@ class LimitedConfig(uvicorn.Config):
     def __init__(self, app: Any, limits: ConnectionLimits, **kwargs: Any):
         super().__init__(app, http=GuardedHttpToolsProtocol, **kwargs)
         self.connection_limits = limits
+        # When a refusal for want of connections was last logged: one line per
+        # BUSY_WARNING_SECONDS, however many are refused (a flood must not flood the log).
+        self.busy_warned_at = -math.inf
 
 
-class _Phase(Enum):
-    HEAD = 1  # waiting for (the rest of) a request head
-    BODY = 2  # head in, body still arriving
-    BUSY = 3  # request in, the endpoint answering
-    IDLE = 4  # keep-alive between requests (uvicorn's own timer closes it)
+# A connection's phase. Plain ints, compared on every read: an Enum costs more there.
+_HEAD = 1  # waiting for (the rest of) a request head
+_BODY = 2  # head in: body arriving, then the endpoint answering, then idle keep-alive
+_LINGER = 3  # refused: answered, reading and dropping what still comes
 
 
 class _Refused(Exception):
@@ -89,7 +92,7 @@ class _Refused(Exception):
         self.error = error
 
 
-def header_too_large(detail: str) -> APIError:
+def _head_too_large(detail: str) -> APIError:
     return InvalidRequestError(
         f"Request header fields too large: {detail}.",
         code="request_header_fields_too_large",
@@ -97,17 +100,27 @@ def header_too_large(detail: str) -> APIError:
     )
 
 
+def _url_too_long(limits: ConnectionLimits) -> APIError:
+    return InvalidRequestError(
+        f"URL too long: the limit is {limits.max_url_bytes} bytes (setting max_url_bytes).",
+        code="url_too_long",
+        status=414,
+    )
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's protocol with the limits above. What a request costs on top of uvicorn's
+    own handling is this class's data_received and on_headers_complete; the rest runs
+    per connection or per watchdog tick."""
+
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any):
         super().__init__(config, *args, **kwargs)
         found = getattr(config, "connection_limits", None)
         self.limits = found if isinstance(found, ConnectionLimits) else ConnectionLimits()
-        self._phase = _Phase.HEAD
-        self._since = 0.0  # when the head started, the last body piece came, or idling began
+        self._phase = _HEAD
+        self._since = 0.0  # when the head started, or the last body piece came
         self._head_bytes = 0
-        self._header_count = 0
         self._watchdog: asyncio.TimerHandle | None = None
-        self._lingering = False
         self._dropped = 0
 
     # --- connection --------------------------------------------------------------------
@@ -116,11 +129,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._since = self.loop.time()
         if len(self.connections) >= self.limits.max_connections and not self._evict_idle():
             self.transport = transport
-            log.warning(
-                "connection refused: %d connections, all with a request running "
-                "(setting max_connections)",
-                len(self.connections),
-            )
+            config = self.config
+            if isinstance(config, LimitedConfig) and (
+                self._since - config.busy_warned_at > BUSY_WARNING_SECONDS
+            ):
+                config.busy_warned_at = self._since
+                log.warning(
+                    "refusing connections: %d open, all with a request running (setting "
+                    "max_connections)",
+                    len(self.connections),
+                )
             busy = ServiceUnavailableError(
                 "The server is handling as many connections as it allows (setting "
                 "max_connections); retry shortly.",
@@ -137,20 +155,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._watchdog = None
         super().connection_lost(exc)
 
+    def _idle(self) -> bool:
+        """No request of this connection is being received or answered."""
+        if self._phase == _HEAD:
+            return True
+        cycle = self.cycle
+        return cycle is not None and cycle.response_complete and not cycle.more_body
+
     def _evict_idle(self) -> bool:
-        """Closes the connection idle the longest (none of its requests running); False
-        when there is none."""
+        """Closes the connection idle the longest; False when there is none."""
         idle = [
-            c
-            for c in self.connections
-            if isinstance(c, GuardedHttpToolsProtocol)
-            and c._phase in (_Phase.HEAD, _Phase.IDLE)
-            and not c._lingering
+            c for c in self.connections if isinstance(c, GuardedHttpToolsProtocol) and c._idle()
         ]
         if not idle:
             return False
         oldest = min(idle, key=lambda c: c._since)
-        log.info("closing an idle connection to make room for a new one (max_connections)")
+        log.debug("closing an idle connection to make room for a new one (max_connections)")
         oldest.connections.discard(oldest)
         oldest.transport.close()
         return True
@@ -158,19 +178,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # --- reading -----------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self._lingering:
+        phase = self._phase
+        if phase == _BODY:
+            if self._idle():  # this is the next request's head
+                self._phase = phase = _HEAD
+                self._head_bytes = 0
+            self._since = self.loop.time()
+        elif phase == _LINGER:
             self._dropped += len(data)
             if self._dropped > LINGER_BYTES:
                 self.transport.close()
             return
-        if self._phase is _Phase.IDLE:
-            self._phase = _Phase.HEAD
-            self._since = self.loop.time()
-            self._head_bytes = 0
-            self._header_count = 0
-        elif self._phase is _Phase.BODY:
-            self._since = self.loop.time()
-        if self._phase is _Phase.HEAD:
+        if phase == _HEAD:
             self._head_bytes += len(data)
         self._unset_keepalive_if_required()
         try:
@@ -189,57 +208,33 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.logger.info("invalid HTTP request received: %s", exc)
                 self.send_400_response("Invalid HTTP request received.")
             return
-        if self._phase is _Phase.HEAD and self._head_bytes > self.limits.max_header_bytes:
-            self._refuse(header_too_large(self._header_bytes_detail()))
-
-    def _header_bytes_detail(self) -> str:
-        return (
-            f"the request head passed {self.limits.max_header_bytes} bytes "
-            "(setting max_header_bytes)"
-        )
-
-    def on_url(self, url: bytes) -> None:
-        if len(self.url) + len(url) > self.limits.max_url_bytes:
-            raise _Refused(
-                InvalidRequestError(
-                    f"URL too long: the limit is {self.limits.max_url_bytes} bytes "
-                    "(setting max_url_bytes).",
-                    code="url_too_long",
-                    status=414,
+        if self._phase == _HEAD and self._head_bytes > self.limits.max_header_bytes:
+            # httptools hands the URL over as it comes: a URL still arriving is the cause.
+            if len(self.url) > self.limits.max_url_bytes:
+                self._refuse(_url_too_long(self.limits))
+            else:
+                self._refuse(
+                    _head_too_large(
+                        f"the request head passed {self.limits.max_header_bytes} bytes "
+                        "(setting max_header_bytes)"
+                    )
                 )
-            )
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_header_count:
-            raise _Refused(
-                header_too_large(
-                    f"more than {self.limits.max_header_count} headers (setting max_header_count)"
-                )
-            )
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._phase = _Phase.BODY
+        # The URL and the header count are checked here, once: the head's byte limit has
+        # bounded what they could hold while it arrived.
+        limits = self.limits
+        if len(self.url) > limits.max_url_bytes:
+            raise _Refused(_url_too_long(limits))
+        if len(self.headers) > limits.max_header_count:
+            raise _Refused(
+                _head_too_large(
+                    f"more than {limits.max_header_count} headers (setting max_header_count)"
+                )
+            )
+        self._phase = _BODY
         self._since = self.loop.time()
         super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        if self.cycle.response_complete:  # answered before the body was all in (a 413)
-            self._idle()
-        else:
-            self._phase = _Phase.BUSY
-        super().on_message_complete()
-
-    def on_response_complete(self) -> None:
-        if self._phase is _Phase.BUSY:
-            self._idle()
-        super().on_response_complete()
-
-    def _idle(self) -> None:
-        self._phase = _Phase.IDLE
-        self._since = self.loop.time()
 
     # --- timeouts and refusals ---------------------------------------------------------
 
@@ -248,7 +243,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         waited = self.loop.time() - self._since
-        if self._phase is _Phase.HEAD and waited > self.limits.header_timeout:
+        if self._phase == _HEAD and waited > self.limits.header_timeout:
             if self._head_bytes:
                 self._refuse(
                     InvalidRequestError(
@@ -262,19 +257,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self.transport.close()  # connected, said nothing: nobody to answer
             return
-        if self._phase is _Phase.BODY and waited > self.limits.body_timeout:
-            log.info(
-                "closing a connection whose request body stalled for %g seconds "
-                "(setting body_timeout_seconds)",
-                self.limits.body_timeout,
-            )
-            self.transport.close()
-            return
-        if self._phase is _Phase.IDLE and waited > self.timeout_keep_alive:
-            # uvicorn's keep-alive timer is armed only when a response ends; a body that
-            # ended after its response (a 413) leaves none.
-            self.transport.close()
-            return
+        if self._phase == _BODY and self.cycle is not None:
+            if self.cycle.more_body and waited > self.limits.body_timeout:
+                log.info(
+                    "closing a connection whose request body stalled for %g seconds "
+                    "(setting body_timeout_seconds)",
+                    self.limits.body_timeout,
+                )
+                self.transport.close()
+                return
+            if self._idle() and waited > self.timeout_keep_alive + self.limits.body_timeout:
+                # A backstop: uvicorn's keep-alive timer is armed when a response ends,
+                # and a body that ended after its response (a 413) leaves none.
+                self.transport.close()
+                return
         self._watchdog = self.loop.call_later(self.limits.watchdog_period, self._check)
 
     def _refuse(self, error: APIError) -> None:
@@ -287,7 +283,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # A pipelined head behind a response still being written: no room to answer.
             self.transport.close()
             return
-        self._lingering = True
+        self._phase = _LINGER
         self.parser = None  # type: ignore[assignment]  # drops what it buffered
         body = error.body_bytes()
         headers = [STATUS_LINE[error.status]]
