@@ -26,6 +26,7 @@ from convostack.limits import (
 from convostack.redaction import strip_userinfo
 from convostack.responses.tools.settings import (
     DEFAULT_MAX_TOOL_ITERATIONS,
+    DEFAULT_MCP_SESSION_IDLE_SECONDS,
     DEFAULT_TOOL_BREAKER_FAILURES,
     DEFAULT_TOOL_CALL_TIMEOUT_SECONDS,
     DEFAULT_TOOL_CONNECT_TIMEOUT_SECONDS,
@@ -258,6 +259,12 @@ class Config(BaseModel):
         description="Failed calls in a row after which a response stops calling that tool "
         "server and ends incomplete (reason tool_failures).",
     )
+    mcp_session_idle_seconds: float = Field(
+        DEFAULT_MCP_SESSION_IDLE_SECONDS,
+        gt=0,
+        description="An MCP session unused this long is closed (sessions are kept between "
+        "a principal's turns, so the next turn's calls need no new handshake).",
+    )
     max_tool_output_chars: int = Field(
         1_048_576, ge=1, description="Largest output of one server-side tool call, in characters."
     )
@@ -347,6 +354,7 @@ class Config(BaseModel):
             tool_connect_timeout_seconds=self.tool_connect_timeout_seconds,
             tool_breaker_failures=self.tool_breaker_failures,
             max_tool_output_chars=self.max_tool_output_chars,
+            mcp_session_idle_seconds=self.mcp_session_idle_seconds,
             mcp_servers={server.server_label: server for server in self.mcp_servers},
             mcp_allow_private_urls=self.mcp_allow_private_urls,
             mcp_url_allowlist=tuple(self.mcp_url_allowlist),

@@ -170,5 +170,6 @@ class Stack:
             raise StartupError(database_failure(self.config.database_url, exc)) from exc
 
     async def close(self) -> None:
+        await self.responses.mcp_sessions.close()
         await self.models.close()
         await self.store.close()

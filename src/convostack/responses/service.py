@@ -30,6 +30,7 @@ from convostack.providers.router import ModelRouter
 from convostack.responses.models import ResponseCreate
 from convostack.responses.output import Event, usage_object
 from convostack.responses.tools.loop import ToolLoop
+from convostack.responses.tools.mcp_pool import McpSessionPool
 from convostack.responses.tools.settings import ToolSettings
 from convostack.responses.turn import PreparedTurn, TurnPreparer
 from convostack.storage.base import (
@@ -79,7 +80,13 @@ class ResponseService:
         self._store = store
         self._limits = conversations.limits
         self._tool_settings = tool_settings or ToolSettings()
-        self._preparer = TurnPreparer(store, conversations, models, self._tool_settings)
+        settings = self._tool_settings
+        self.mcp_sessions = McpSessionPool(
+            settings.tool_connect_timeout_seconds, settings.mcp_session_idle_seconds
+        )
+        self._preparer = TurnPreparer(
+            store, conversations, models, self._tool_settings, self.mcp_sessions
+        )
 
     async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
         return await self._preparer.prepare(owner, body)

@@ -27,6 +27,7 @@ from convostack.responses.envelope import response_object
 from convostack.responses.models import FunctionToolChoice, ResponseCreate
 from convostack.responses.tools import ToolBox, check_tools
 from convostack.responses.tools.base import PrepareContext
+from convostack.responses.tools.mcp_pool import McpSessionPool
 from convostack.responses.tools.settings import ToolSettings
 from convostack.storage.base import ConversationMissing, ResponseMissing, Store
 
@@ -131,11 +132,13 @@ class TurnPreparer:
         conversations: ConversationService,
         models: ModelRouter,
         tool_settings: ToolSettings,
+        sessions: McpSessionPool,
     ):
         self._store = store
         self._conversations = conversations
         self._models = models
         self._tool_settings = tool_settings
+        self._sessions = sessions
 
     async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
         _check_unsupported(body)
@@ -182,7 +185,9 @@ class TurnPreparer:
         # for a request that is otherwise sound.
         tools = await ToolBox.prepare(
             body.tools or [],
-            PrepareContext(self._tool_settings, history, new_input, body.tool_choice),
+            PrepareContext(
+                owner, self._sessions, self._tool_settings, history, new_input, body.tool_choice
+            ),
         )
 
         def build() -> tuple[int, JSONDict]:

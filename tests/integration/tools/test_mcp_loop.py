@@ -71,6 +71,9 @@ def test_tools_are_listed_once_per_conversation(client: openai.OpenAI, mcp: McpT
             model=MODEL, input=text, tools=[mcp_tool(mcp)], conversation=conversation.id
         )
     assert len(mcp.calls("tools/list")) == 1
+    # The session is kept between turns: at most one handshake for both (none when an
+    # earlier test's session is still kept).
+    assert len(mcp.calls("server/discover")) <= 1
     stored = kinds(client.conversations.items.list(conversation.id, order="asc"))
     assert stored.count("mcp_list_tools") == 1
     assert stored.count("mcp_call") == 2

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from convostack.providers.base import JSONDict
 from convostack.responses.output import CallShape
+from convostack.responses.tools.mcp_pool import McpSessionPool
 from convostack.responses.tools.settings import ToolSettings
 
 Item = dict[str, Any]
@@ -23,6 +24,8 @@ Item = dict[str, Any]
 class PrepareContext:
     """What a kind may look at while a turn is prepared."""
 
+    owner: str
+    sessions: McpSessionPool
     settings: ToolSettings
     history: list[Item]  # the conversation's or chain's items, before any truncation
     new_input: list[Item]

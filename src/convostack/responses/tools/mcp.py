@@ -60,9 +60,11 @@ def _approval_shape(server: McpServer, name: str) -> CallShape:
 class McpTools:
     """The MCP servers of one turn: their offered tools, and sessions opened on first use."""
 
-    def __init__(self, settings: ToolSettings, choice: Any):
-        self._settings = settings
-        self._choice = choice
+    def __init__(self, context: PrepareContext):
+        self._settings = context.settings
+        self._choice = context.tool_choice
+        self._owner = context.owner
+        self._pool = context.sessions
         self._servers: dict[str, McpServer] = {}
         self._tools: dict[str, tuple[McpServer, JSONDict]] = {}  # by the model's name
         self._opening: list[OpeningItem] = []
@@ -247,15 +249,17 @@ class McpTools:
     def _session(self, server: McpServer) -> McpConnection:
         session = self._sessions.get(server.label)
         if session is None:
-            session = McpConnection(
-                server.url, server.headers, self._settings.tool_connect_timeout_seconds
-            )
+            session = self._pool.take(self._owner, server.url, server.headers)
             self._sessions[server.label] = session
         return session
 
     async def close(self) -> None:
-        sessions, self._sessions = list(self._sessions.values()), {}
-        await asyncio.gather(*(session.close() for session in sessions))
+        """Give the turn's sessions back to the pool (idempotent)."""
+        sessions, self._sessions = self._sessions, {}
+        await asyncio.gather(
+            *(self._pool.give_back(self._owner, session, self._servers[label].headers)
+              for label, session in sessions.items())
+        )  # fmt: skip
 
 
 def _failed(item: JSONDict, error: JSONDict) -> bool:
@@ -315,7 +319,7 @@ class McpKind:
         self, tools: list[tuple[int, JSONDict]], context: PrepareContext
     ) -> TurnTools:
         settings = context.settings
-        turn = McpTools(settings, context.tool_choice)
+        turn = McpTools(context)
         try:
             for index, tool in tools:
                 spec = McpToolSpec.model_validate(tool)

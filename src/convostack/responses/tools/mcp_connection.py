@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_CODE = -32001  # JSON-RPC's "request timed out", as MCP clients report it
 _MAX_MESSAGE = 500
-IDLE_SECONDS = 3600.0  # a session is closed after this long whatever happens
 
 
 @dataclass
@@ -46,21 +46,39 @@ class McpFailure(Exception):
 
 
 class McpConnection:
-    def __init__(self, url: str, headers: dict[str, str], connect_timeout: float):
+    """A session with one MCP server, opened on first use, reopened after it ends.
+
+    It closes itself once unused for `idle_seconds` (no call in flight): whoever holds it
+    (a turn, the pool) may then forget it without leaking a connection, and a turn that
+    uses it again gets a new session.
+    """
+
+    def __init__(
+        self, url: str, headers: dict[str, str], connect_timeout: float, idle_seconds: float
+    ):
         self.url = url
         self._headers = headers
         self._secrets = secret_values(headers)
         self._connect_timeout = connect_timeout
-        self._client: Client | None = None
+        self._idle_seconds = idle_seconds
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[Client] | None = None
         self._stop = asyncio.Event()
+        self._in_flight = 0
+        self._last_used = time.monotonic()
+        self.broken = False  # a transport failure: not worth keeping for another turn
+
+    @property
+    def usable(self) -> bool:
+        """Open (or never opened) and not broken: fit to be kept for a later turn."""
+        if self.broken:
+            return False
+        return self._task is None or not self._task.done()
 
     async def list_tools(self, seconds: float) -> list[Tool]:
-        client = await self._open()
         tools: list[Tool] = []
         cursor: str | None = None
-        async with self._failures(seconds):
+        async with self._using(seconds) as client:
             while True:
                 page = await client.list_tools(cursor=cursor)
                 tools += page.tools
@@ -71,8 +89,7 @@ class McpConnection:
     async def call_tool(
         self, name: str, arguments: dict[str, Any], seconds: float
     ) -> CallToolResult:
-        client = await self._open()
-        async with self._failures(seconds):
+        async with self._using(seconds) as client:
             try:
                 # The request itself, not `Client.call_tool`: that lists the server's tools
                 # again in every new session (to check structured output we do not use),
@@ -97,16 +114,30 @@ class McpConnection:
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(self._task, self._connect_timeout)
 
+    @contextlib.asynccontextmanager
+    async def _using(self, seconds: float) -> AsyncIterator[Client]:
+        self._in_flight += 1
+        try:
+            client = await self._open()
+            async with self._failures(seconds):
+                yield client
+        finally:
+            self._in_flight -= 1
+            self._last_used = time.monotonic()
+
     # -- the session's own task ---------------------------------------------------------
 
     async def _open(self) -> Client:
-        if self._ready is None:
+        if self._task is None or self._task.done():
+            self._stop = asyncio.Event()
             self._ready = asyncio.get_running_loop().create_future()
             self._task = asyncio.create_task(self._hold(self._ready))
+        assert self._ready is not None
         try:
             async with asyncio.timeout(self._connect_timeout):
                 return await asyncio.shield(self._ready)
         except TimeoutError:
+            self.broken = True
             raise McpFailure(
                 "http_error", 0,
                 f"Could not connect to the MCP server at {self._shown_url()} within "
@@ -114,25 +145,33 @@ class McpConnection:
             ) from None  # fmt: skip
 
     async def _hold(self, ready: asyncio.Future[Client]) -> None:
-        """Enter a session (streamable HTTP, else SSE), serve until closed, leave it."""
+        """Enter a session (streamable HTTP, else SSE), serve until closed or idle,
+        leave it."""
         failure: McpFailure | None = None
         for transport in (self._streamable, self._sse):
             try:
                 async with transport() as client:
                     if not ready.done():
                         ready.set_result(client)
-                    # A turn closes its sessions; one that never ran (its client left
-                    # before the stream started) must not keep a session open for ever.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), IDLE_SECONDS)
+                    await self._serve()
                     return
             except Exception as exc:  # any transport error: try the next, then report
                 if ready.done():
                     log.info("MCP session with %s ended: %s", self._shown_url(), type(exc).__name__)
+                    self.broken = True
                     return
                 failure = failure or self._failure(exc)
         if not ready.done() and failure is not None:
+            self.broken = True
             ready.set_exception(failure)
+
+    async def _serve(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._idle_seconds)
+            idle = time.monotonic() - self._last_used
+            if self._in_flight == 0 and idle >= self._idle_seconds:
+                return
 
     @contextlib.asynccontextmanager
     async def _streamable(self) -> AsyncIterator[Client]:
@@ -167,7 +206,10 @@ class McpConnection:
             ) from None  # fmt: skip
         except McpFailure:
             raise
+        except MCPError as exc:  # the server answered: the session is still good
+            raise self._failure(exc) from None
         except Exception as exc:
+            self.broken = True
             raise self._failure(exc) from None
 
     def _failure(self, exc: BaseException) -> McpFailure:

@@ -14,6 +14,7 @@ DEFAULT_MAX_TOOL_ITERATIONS = 16
 DEFAULT_TOOL_CALL_TIMEOUT_SECONDS = 60.0
 DEFAULT_TOOL_CONNECT_TIMEOUT_SECONDS = 10.0
 DEFAULT_TOOL_BREAKER_FAILURES = 3
+DEFAULT_MCP_SESSION_IDLE_SECONDS = 60.0
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -71,6 +72,7 @@ class ToolSettings:
     tool_connect_timeout_seconds: float = DEFAULT_TOOL_CONNECT_TIMEOUT_SECONDS
     tool_breaker_failures: int = DEFAULT_TOOL_BREAKER_FAILURES
     max_tool_output_chars: int = 1_048_576
+    mcp_session_idle_seconds: float = DEFAULT_MCP_SESSION_IDLE_SECONDS
     mcp_servers: dict[str, McpServerConfig] = field(default_factory=dict)
     mcp_allow_private_urls: bool = False
     mcp_url_allowlist: tuple[str, ...] = ()
