@@ -19,7 +19,8 @@ Endpoints and behaviour, all deterministic from the request:
   tool) with arguments `{"text": <text>}` and `finish_reason: "tool_calls"`. A JSON object
   in the message (`call add {"a": 1}`) is the arguments instead; `xN` asks for N rounds of
   calls (each after the previous round's tool results); `loop ...` calls for ever (a model
-  that never stops), unless `tool_choice` is `"none"`. A
+  that never stops), unless `tool_choice` is `"none"`; `... then <fault>` answers with that
+  fault (below) once tool results are in; `?name` calls a tool no request offered. A
   `max_tokens` below the reply's word count cuts the reply there, with `finish_reason:
   "length"`. After tool results (a last message with role `tool`), it answers in text.
   Usage counts words: prompt = words in all message texts, completion = words in the reply.
@@ -151,8 +152,17 @@ def _script(text: str, names: list[str]) -> tuple[list[str], str | None, int | N
     for word in words:
         if rounds is not None and word[:1] == "x" and word[1:].isdigit():
             rounds = int(word[1:])
-    chosen = [w for w in words[1:] if w in names]
+    # "?name" calls `name` even when no tool has that name (a model that makes one up).
+    chosen = [w.lstrip("?") for w in words[1:] if w in names or w.startswith("?")]
     return chosen or names[:1], arguments, rounds
+
+
+def _fault_after_tools(text: str, messages: Sequence[Any]) -> str | None:
+    """`call ... then <fault>`: the fault, once a round of tool results is in."""
+    _, then, fault = text.rpartition(" then ")
+    if then and fault and _rounds_done(messages) >= 1:
+        return fault.strip()
+    return None
 
 
 def _tool_calls(body: JSONDict, text: str) -> list[JSONDict]:
@@ -236,7 +246,7 @@ class FakeUpstream:
         body = orjson.loads(await request.body())
         messages = body.get("messages") or []
         text = _last_user_text(messages)
-        fault = request.headers.get("x-fake-fault") or text
+        fault = request.headers.get("x-fake-fault") or _fault_after_tools(text, messages) or text
         record = self._record(request, body, fault)
         failed = await _apply_fault(fault, request)
         if failed is not None:
