@@ -2,7 +2,8 @@
 HTTP (`/mcp`) and the older HTTP+SSE transport (`/sse`), on 127.0.0.1.
 
 Tools: `add(a, b)`, `echo(text)`, `slow(seconds)` (sleeps, then answers), `fail(text)`
-(always raises: an MCP tool execution error), `headline(text)` (read-only, annotated so).
+(always raises: an MCP tool execution error), `headline(text)` (read-only, annotated so),
+`headers()` (the HTTP headers it received: a server that echoes secrets).
 Every HTTP request it receives is recorded (method, path, headers, JSON-RPC method), so a
 test can see what convostack sent, and what it did not (a list call it skipped, say).
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,6 +50,11 @@ def build_server() -> MCPServer:
     )
     def headline(text: str) -> str:
         return text.upper()
+
+    @server.tool(description="The request headers this server received, as text.")
+    def headers(ctx: Context) -> str:
+        request = ctx.request_context.request
+        return repr(dict(getattr(request, "headers", {})))
 
     return server
 

@@ -239,3 +239,37 @@ def _item_id(event: Any) -> str | None:
     item = getattr(event, "item", None)
     found: str | None = getattr(event, "item_id", None) or (item.id if item else None)
     return found
+
+
+def test_a_server_that_echoes_secrets_does_not_put_them_in_items(
+    client: openai.OpenAI, mcp: McpTestServer
+) -> None:
+    response = client.responses.create(
+        model=MODEL, input="call headers {}", tools=[guarded(mcp, require_approval="never")]
+    )
+    call = response.output[1]
+    assert call.type == "mcp_call"
+    assert call.status == "completed"
+    assert "x-api-key" in str(call.output)  # the header was there, its value is not
+    assert SECRET_HEADER not in response.model_dump_json()
+    assert SECRET_TOKEN not in response.model_dump_json()
+
+
+def test_no_secret_reaches_the_log(
+    client: openai.OpenAI,
+    mcp: McpTestServer,
+    caplog: pytest.LogCaptureFixture,
+    stack_config_is_local: None,
+) -> None:
+    caplog.set_level("DEBUG")
+    client.responses.create(
+        model=MODEL,
+        input='call add {"a": 1, "b": 1}',
+        tools=[guarded(mcp, require_approval="never")],
+    )
+    gone: Any = {**guarded(mcp), "server_url": "http://127.0.0.1:9/mcp"}
+    with pytest.raises(openai.APIStatusError):
+        client.responses.create(model=MODEL, input="hello", tools=[gone])
+    assert caplog.records
+    assert SECRET_HEADER not in caplog.text
+    assert SECRET_TOKEN not in caplog.text

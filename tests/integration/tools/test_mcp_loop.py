@@ -36,7 +36,7 @@ def test_a_call_runs_on_the_server_and_its_result_reaches_the_model(
     listed, call, answer = response.output
     assert listed.type == "mcp_list_tools"
     assert listed.server_label == "tools"
-    assert [t.name for t in listed.tools] == ["add", "echo", "slow", "fail", "headline"]
+    assert [t.name for t in listed.tools] == ["add", "echo", "slow", "fail", "headline", "headers"]
     assert call.type == "mcp_call"
     assert (call.name, call.arguments, call.output, call.error) == (
         "add",

@@ -31,7 +31,7 @@ from convostack.responses.tools.mcp_specs import (
     listed_tool,
 )
 from convostack.responses.tools.settings import ToolSettings
-from convostack.responses.tools.urls import check_server_url
+from convostack.responses.tools.urls import check_server_url, scrub, secret_values
 from convostack.validation import to_api_error
 
 INVALID_PARAMS = -32602  # JSON-RPC: the arguments are not what the tool takes
@@ -230,10 +230,13 @@ class McpTools:
             )
         except McpFailure as failure:
             return _failed(item, failure.error())
-        content = [block.model_dump(by_alias=True, exclude_none=True) for block in result.content]
+        # A server that echoes what it was sent must not put our secrets into an item.
+        secrets = secret_values(server.headers)
+        content = [_scrubbed(block.model_dump(by_alias=True, exclude_none=True), secrets)
+                   for block in result.content]  # fmt: skip
         if result.is_error:
             return _failed(item, {"type": "mcp_tool_execution_error", "content": content})
-        output = _output_text(content, result.structured_content)
+        output = scrub(_output_text(content, result.structured_content), secrets)
         limit = self._settings.max_tool_output_chars
         if len(output) > limit:
             return _failed(item, {"type": "mcp_protocol_error", "code": INVALID_PARAMS,
@@ -265,6 +268,12 @@ class McpTools:
 def _failed(item: JSONDict, error: JSONDict) -> bool:
     item.update(status="failed", error=error)
     return False
+
+
+def _scrubbed(block: JSONDict, secrets: list[str]) -> JSONDict:
+    if isinstance(block.get("text"), str):
+        return {**block, "text": scrub(block["text"], secrets)}
+    return block
 
 
 def _output_text(content: list[JSONDict], structured: Any) -> str:
