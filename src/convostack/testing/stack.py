@@ -22,6 +22,7 @@ from pathlib import Path
 
 import anyio.from_thread
 import httpx2
+import openai
 import yaml
 from starlette.types import ASGIApp
 
@@ -40,6 +41,12 @@ class Target:
     base_url: str  # ends in /v1
     transport: httpx2.BaseTransport | None = None
     app: ASGIApp | None = None
+
+    def openai_client(self, http: httpx2.Client, api_key: str = "k") -> openai.OpenAI:
+        """The stock client, through `http`, with no retries (a test sees every error)."""
+        return openai.OpenAI(
+            base_url=self.base_url, api_key=api_key, http_client=http, max_retries=0
+        )
 
     def http_client(self, **kwargs: object) -> httpx2.Client:
         root = self.base_url.removesuffix("/v1")

@@ -53,6 +53,4 @@ def http(stack_target: Target) -> Iterator[httpx2.Client]:
 
 @pytest.fixture(scope="package")
 def client(stack_target: Target, http: httpx2.Client) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=stack_target.base_url, api_key="k", http_client=http, max_retries=0
-    )
+    return stack_target.openai_client(http)
