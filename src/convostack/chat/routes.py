@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from convostack.chat import service
 from convostack.chat.models import ChatCompletionCreate, EmbeddingCreate
+from convostack.event_stream import EventStream
 from convostack.http import json_response, parse_body
 from convostack.providers.router import ModelRouter
 from convostack.routing import Route
-
-# Proxies such as nginx buffer responses unless told not to; a stream must not wait.
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def _router(request: Request) -> ModelRouter:
@@ -25,7 +23,7 @@ async def create_chat_completion(request: Request) -> Response:
     body.check_limits(request.app.state.stack.conversations.limits)
     if body.stream:
         events = await service.stream(_router(request), body)
-        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventStream(events)
     return json_response(await service.complete(_router(request), body))
 
 

@@ -78,6 +78,7 @@ class OutputBuilder:
         self._start = start
         self._shape_of = shape_of
         self.ignored_calls = 0
+        self.size = 0  # characters of text and arguments so far
         self._items: list[_Message | _Call] = []
         self._message: _Message | None = None
         self._calls: dict[int, _Call] = {}  # by the provider's tool call index
@@ -117,6 +118,7 @@ class OutputBuilder:
                  "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}
             )  # fmt: skip
         self._message.text.append(text)
+        self.size += len(text)
         events.append(
             {"type": "response.output_text.delta", "item_id": self._message.item["id"],
              "output_index": self._message.index, "content_index": 0, "delta": text,
@@ -149,6 +151,7 @@ class OutputBuilder:
         piece = function.get("arguments")
         if piece:
             call.arguments.append(piece)
+            self.size += len(piece)
             if call.shape.arguments_events:
                 events.append(
                     {**self._about(call.shape.arguments_events + ".delta", call), "delta": piece}

@@ -6,9 +6,10 @@ from typing import cast
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from convostack.errors import InvalidRequestError
+from convostack.event_stream import EventStream
 from convostack.http import (
     JSON,
     json_response,
@@ -24,9 +25,6 @@ from convostack.responses.service import ResponseService
 from convostack.responses.streaming import as_async, replay_events, sse
 from convostack.routing import Route
 from convostack.storage.base import Order
-
-SSE = "text/event-stream"
-_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def _service(request: Request) -> ResponseService:
@@ -45,7 +43,7 @@ async def create_response(request: Request) -> Response:
     # Everything is checked here, before a stream starts: errors are real HTTP errors.
     turn = await service.prepare(principal(request), body)
     if body.stream:
-        return StreamingResponse(sse(service.stream(turn)), media_type=SSE, headers=_SSE_HEADERS)
+        return EventStream(sse(service.stream(turn)))
     return json_response(await service.run(turn))
 
 
@@ -55,7 +53,7 @@ async def retrieve_response(request: Request) -> Response:
     if request.query_params.get("stream") == "true":
         starting_after = query_int(request, "starting_after", -1, -1, 1 << 31)
         events = as_async(replay_events(orjson.loads(body)))
-        return StreamingResponse(sse(events, starting_after), media_type=SSE, headers=_SSE_HEADERS)
+        return EventStream(sse(events, starting_after))
     return Response(body, media_type=JSON)
 
 

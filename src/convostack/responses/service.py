@@ -9,6 +9,7 @@ the response object is not kept: it cannot be retrieved or chained to afterwards
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -95,7 +96,7 @@ class ResponseService:
 
     async def run(self, turn: PreparedTurn) -> JSONDict:
         """A non-streaming turn: the final Response, already kept."""
-        loop = ToolLoop(turn, self._tool_settings)
+        loop = self._loop(turn)
         try:
             async for _ in loop.events(streaming=False):
                 pass
@@ -110,7 +111,7 @@ class ResponseService:
         """A streaming turn as Responses events (without sequence numbers)."""
         yield {"type": "response.created", "response": turn.envelope("in_progress", [])}
         yield {"type": "response.in_progress", "response": turn.envelope("in_progress", [])}
-        loop = ToolLoop(turn, self._tool_settings)
+        loop = self._loop(turn)
         try:
             async for event in loop.events(streaming=True):
                 yield event
@@ -119,12 +120,22 @@ class ResponseService:
             failed = await self.keep_failure(turn, exc, loop.output)
             yield {"type": "response.failed", "response": failed}
             return
+        except (asyncio.CancelledError, GeneratorExit):
+            # The client left (event_stream.py cancels the stream, or closes this
+            # generator): nothing is appended; the response is kept as cancelled,
+            # shielded so that the cancellation cannot cut that short.
+            await asyncio.shield(self._keep(turn, turn.envelope("cancelled", loop.output)))
+            raise
         finally:
             await turn.tools.close()
         terminal = (
             "response.incomplete" if final["status"] == "incomplete" else "response.completed"
         )
         yield {"type": terminal, "response": final}
+
+    def _loop(self, turn: PreparedTurn) -> ToolLoop:
+        # A turn's output is bounded like any item's text (nothing is kept past it).
+        return ToolLoop(turn, self._tool_settings, self._limits.max_item_text_chars)
 
     async def finish(self, turn: PreparedTurn, loop: ToolLoop) -> JSONDict:
         """Keep a turn the model finished: append to the conversation, store the response."""
@@ -175,16 +186,20 @@ class ResponseService:
         elif not isinstance(exc, APIError):
             log.exception("turn %s failed", turn.response_id, exc_info=exc)
         response = turn.envelope("failed", output or [], error=error_object(exc))
-        if turn.store:
-            try:
-                await self._store.save_turn(
-                    turn.owner, Turn(None, [], self._stored(turn, response))
-                )
-            except StoreUnavailable as unavailable:
-                log.warning("failed response %s not kept: %s", turn.response_id, unavailable)
-            except Exception:
-                log.exception("could not store failed response %s", turn.response_id)
+        await self._keep(turn, response)
         return response
+
+    async def _keep(self, turn: PreparedTurn, response: JSONDict) -> None:
+        """Store a response that did not finish, never touching the conversation."""
+        if not turn.store:
+            return
+        try:
+            await self._store.save_turn(turn.owner, Turn(None, [], self._stored(turn, response)))
+        except StoreUnavailable as unavailable:
+            log.warning("%s response %s not kept: %s", response["status"], turn.response_id,
+                        unavailable)  # fmt: skip
+        except Exception:
+            log.exception("could not store %s response %s", response["status"], turn.response_id)
 
     @staticmethod
     def _stored(turn: PreparedTurn, response: JSONDict) -> StoredResponse:

@@ -38,7 +38,8 @@ Endpoints and behaviour, all deterministic from the request:
 
 Faults, chosen by the header `x-fake-fault` or else by the whole text of the last user
 message: `fail500` (HTTP 500 with an OpenAI error body), `fail400` (HTTP 400, ditto),
-`slow:<seconds>` (sleep before answering), `drip:<seconds>` (sleep between stream
+`slow:<seconds>` (sleep before answering), `flood:<KiB>` (an answer that long, in 1 KiB
+deltas), `drip:<seconds>` (sleep between stream
 chunks), `break` (a stream sends its role chunk and two deltas, then drops the connection
 without `[DONE]`; a non-stream answer is cut off mid-body), `error-chunk` (a stream sends
 its role chunk, then a chunk with a top-level `error`), `echo-headers` (HTTP 400 whose
@@ -252,6 +253,10 @@ class FakeUpstream:
         if failed is not None:
             return failed
         reply = f"echo: {text} [{len(messages)} messages]"
+        pieces = STREAM_PIECES
+        if fault.startswith("flood:"):  # a long answer, as fast as it can go
+            pieces = int(fault.removeprefix("flood:"))
+            reply = "x" * (1024 * pieces)
         finish = "stop"
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
         if isinstance(limit, int) and len(reply.split()) > limit:
@@ -270,8 +275,9 @@ class FakeUpstream:
         if body.get("stream"):
             options = body.get("stream_options") or {}
             chunks = _chunks(
-                ident, model, reply, finish, calls, usage, bool(options.get("include_usage"))
-            )
+                ident, model, reply, finish, calls, usage, bool(options.get("include_usage")),
+                pieces,
+            )  # fmt: skip
             return StreamingResponse(_sse(chunks, fault, record), media_type="text/event-stream")
         message: JSONDict = {"role": "assistant", "content": None if calls else reply}
         if calls:
@@ -392,6 +398,7 @@ def _chunks(
     calls: list[JSONDict],
     usage: JSONDict,
     with_usage: bool,
+    pieces: int = STREAM_PIECES,
 ) -> list[JSONDict]:
     def chunk(delta: JSONDict, finish: str | None = None) -> JSONDict:
         out: JSONDict = {
@@ -407,7 +414,7 @@ def _chunks(
 
     chunks = [chunk({"role": "assistant", "content": None if calls else ""})]
     if not calls:
-        chunks += [chunk({"content": piece}) for piece in _pieces(reply, STREAM_PIECES)]
+        chunks += [chunk({"content": piece}) for piece in _pieces(reply, pieces)]
         chunks.append(chunk({}, finish))
     for index, call in enumerate(calls):
         function = call["function"]

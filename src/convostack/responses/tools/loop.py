@@ -39,9 +39,11 @@ _FORCED = ("required",)
 
 
 class ToolLoop:
-    def __init__(self, turn: PreparedTurn, settings: ToolSettings):
+    def __init__(self, turn: PreparedTurn, settings: ToolSettings, max_output_chars: int):
         self._turn = turn
         self._settings = settings
+        self._max_output_chars = max_output_chars
+        self._spent = 0  # characters of earlier model calls' output
         self.output: list[JSONDict] = []
         self.usage: JSONDict | None = None
         self.incomplete_reason: str | None = None
@@ -64,7 +66,10 @@ class ToolLoop:
                 yield event
             made = builder.output
             self.output += made
+            self._spent += builder.size
             self._count(builder.usage)
+            if self.incomplete_reason:
+                return  # the output reached its size bound
             if builder.incomplete:
                 self.incomplete_reason = "max_output_tokens"
                 return
@@ -131,6 +136,7 @@ class ToolLoop:
         if not streaming:
             for event in builder.feed(await provider.chat(request)):
                 yield event
+            self._bound(builder)
             return
         chunks = provider.chat_stream(
             {**request, "stream": True, "stream_options": {"include_usage": True}}
@@ -139,11 +145,25 @@ class ToolLoop:
             async for chunk in chunks:
                 for event in builder.feed(chunk):
                     yield event
+                if self._bound(builder):
+                    break  # and the upstream's generation is closed below
         finally:
             # Closing the provider's stream early is what cancels the generation upstream.
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    def _bound(self, builder: OutputBuilder) -> bool:
+        """Past `max_output_chars` (the setting max_item_text_chars) in this turn: stop,
+        `incomplete` with reason `max_output_chars`, rather than keep an endless answer."""
+        if self._size(builder) <= self._max_output_chars:
+            return False
+        builder.finish_reason = "length"  # its items end `incomplete`
+        self.incomplete_reason = "max_output_chars"
+        return True
+
+    def _size(self, builder: OutputBuilder) -> int:
+        return self._spent + builder.size
 
     async def _run(self, calls: list[tuple[int, JSONDict, CallShape]]) -> AsyncIterator[Event]:
         """Run calls together; report them in output order; count failures per server."""
