@@ -156,10 +156,16 @@ def api_key(principal: str, from_stdin: bool) -> None:
 @main.command("config")
 @config_option("YAML config file to validate and show merged with env and defaults.")
 @click.option("--sample", is_flag=True, help="Print a commented sample config file instead.")
-def show_config(config_file: Path | None, sample: bool) -> None:
+@click.option("--reference", is_flag=True, help="Print the settings' reference (Markdown) instead.")
+def show_config(config_file: Path | None, sample: bool, reference: bool) -> None:
     """Print the effective configuration (or a sample file) as YAML."""
     if sample:
         click.echo(sample_config())
+        return
+    if reference:
+        from convostack.config_reference import render
+
+        click.echo(render(), nl=False)
         return
     config = _load(config_file)
     click.echo(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).rstrip())

@@ -178,3 +178,28 @@ def test_every_kind_of_item_is_rendered(page: Page, base_url: str) -> None:
         expect(page.locator("#items")).to_contain_text(text)
     _shot(page, "item-kinds")
     client.conversations.delete(conversation.id)
+
+
+def test_the_list_filters_by_metadata_and_pages_with_more(page: Page, base_url: str) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=KEY)
+    ids = [
+        client.conversations.create(metadata={"batch": "paged", "n": str(n)}).id for n in range(22)
+    ]
+    client.conversations.create(metadata={"batch": "other"})
+    page.goto(f"{base_url}/ui")
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_label("API key").press("Enter")
+    page.get_by_label("Metadata key").fill("batch")
+    page.get_by_label("equals").fill("paged")
+    page.get_by_role("button", name="Filter").click()
+    links = page.locator("#conversation-list a")
+    expect(links).to_have_count(20)
+    assert links.first.inner_text() == ids[-1]  # newest first
+    page.get_by_role("button", name="More").click()
+    expect(links).to_have_count(22)
+    assert links.last.inner_text() == ids[0]
+    expect(page.get_by_role("button", name="More")).to_be_hidden()
+    for conversation_id in ids:
+        client.conversations.delete(conversation_id)

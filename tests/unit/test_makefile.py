@@ -33,7 +33,13 @@ def make_test(tmp_path: Path, fail: str) -> tuple[int, list[str]]:
     result = subprocess.run(
         ["make", "--no-print-directory", f"BIN={bin_dir}", f"STAMP={stamp}", "test"],
         cwd=ROOT,
-        env={**os.environ, "STUB_LOG": str(log), "STUB_FAIL": fail},
+        # Without the flags of a make that runs this test: under `make -k test`, the
+        # inner make would inherit -k and go on past the failure it is meant to stop at.
+        env={
+            **{k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS")},
+            "STUB_LOG": str(log),
+            "STUB_FAIL": fail,
+        },
         capture_output=True,
         timeout=60,
     )

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from convostack.storage import migrations
-from convostack.storage.base import NewItem
+from convostack.storage.base import ConversationRow, NewItem
 from convostack.storage.sqlite import SqliteStore, _statements
 
 OWNER = "default"
@@ -115,3 +115,28 @@ async def test_a_version_3_database_moves_its_items_out_of_the_key_btree(tmp_pat
     rows = conn.execute("SELECT seq, id, body IS NULL FROM items ORDER BY seq").fetchall()
     assert rows == [(0, "a", 0), (1, "b", 1), (2, "c", 0), (3, "d", 0)]
     conn.close()
+
+
+async def test_a_version_3_database_lists_its_conversations_oldest_to_newest(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    _older_database(path, up_to=3)
+    conn = sqlite3.connect(path, isolation_level=None)
+    # Made in this order, but numbered by (created_at, id): conv_new was created later.
+    for conversation_id, created_at, owner in (
+        ("conv_new", 9, OWNER), ("conv_mid", 5, OWNER), ("conv_other", 7, "someone-else"),
+    ):  # fmt: skip
+        conn.execute(
+            "INSERT INTO conversations (id, owner, created_at, metadata) VALUES (?, ?, ?, '{}')",
+            (conversation_id, owner, created_at),
+        )
+    conn.close()
+    store = SqliteStore(path)
+    await store.start()
+    try:
+        await store.create_conversation(OWNER, ConversationRow("conv_newest", 1, {}), [])
+        page = await store.list_conversations(OWNER, after=None, limit=10, order="asc", metadata={})
+        assert [row.id for row in page.rows] == ["conv_old", "conv_mid", "conv_new", "conv_newest"]
+    finally:
+        await store.close()
