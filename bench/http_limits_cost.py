@@ -25,6 +25,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from convostack.connections import ConnectionLimits, GuardedHttpToolsProtocol, LimitedConfig
+from convostack.testing.transport import MemoryTransport
 
 # What the openai client sends, about: a dozen headers and a small JSON body.
 HEAD = (
@@ -41,30 +42,6 @@ async def answer(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"{}"})
 
 
-class NullTransport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self._closing = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 1) if name in ("peername", "sockname") else default
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return self._closing
-
-    def close(self) -> None:
-        self._closing = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
 async def per_request_us(protocol_class: type[HttpToolsProtocol], requests: int) -> float:
     if protocol_class is GuardedHttpToolsProtocol:
         config: uvicorn.Config = LimitedConfig(answer, ConnectionLimits(), log_config=None)
@@ -72,7 +49,7 @@ async def per_request_us(protocol_class: type[HttpToolsProtocol], requests: int)
         config = uvicorn.Config(answer, http="httptools", log_config=None)
     config.load()
     protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
-    protocol.connection_made(NullTransport())
+    protocol.connection_made(MemoryTransport(keep=False))
     started = time.perf_counter()
     for _ in range(requests):
         protocol.data_received(HEAD)
