@@ -179,18 +179,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         phase = self._phase
-        if phase == _BODY:
-            if self._idle():  # this is the next request's head
-                self._phase = phase = _HEAD
-                self._head_bytes = 0
-            self._since = self.loop.time()
-        elif phase == _LINGER:
+        if phase == _HEAD:
+            self._head_bytes += len(data)
+        elif phase == _BODY:
+            cycle = self.cycle
+            if cycle is None or cycle.more_body:
+                self._since = self.loop.time()  # the body goes on
+            else:
+                # The request is in, so this is the next one's head (pipelined, if the
+                # response is not done yet: counted all the same).
+                self._head_bytes += len(data)
+                if cycle.response_complete:
+                    self._phase = _HEAD
+                    self._since = self.loop.time()
+        else:  # _LINGER
             self._dropped += len(data)
             if self._dropped > LINGER_BYTES:
                 self.transport.close()
             return
-        if phase == _HEAD:
-            self._head_bytes += len(data)
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -208,7 +214,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.logger.info("invalid HTTP request received: %s", exc)
                 self.send_400_response("Invalid HTTP request received.")
             return
-        if self._phase == _HEAD and self._head_bytes > self.limits.max_header_bytes:
+        if self._head_bytes > self.limits.max_header_bytes:
             # httptools hands the URL over as it comes: a URL still arriving is the cause.
             if len(self.url) > self.limits.max_url_bytes:
                 self._refuse(_url_too_long(self.limits))
@@ -233,6 +239,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 )
             )
         self._phase = _BODY
+        self._head_bytes = 0
         self._since = self.loop.time()
         super().on_headers_complete()
 

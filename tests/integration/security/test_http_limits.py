@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,18 +51,31 @@ def _serve(home: Path, settings: dict[str, Any]) -> Iterator[tuple[Any, int]]:
         yield process, port
 
 
+@dataclass
+class Served:
+    port: int
+    home: Path
+    pid: int
+
+    def rss_mib(self) -> float:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        return int(kib) / 1024
+
+    def log(self) -> Path:
+        return next(self.home.glob("server-*.log"))
+
+
 @pytest.fixture(scope="module")
-def server(
-    settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[int, Path]]:
+def server(settings: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("http-limits")
-    with _serve(home, settings) as (_, port):
-        yield port, home
+    with _serve(home, settings) as (process, port):
+        yield Served(port, home, process.pid)
 
 
 @pytest.fixture
-def port(server: tuple[int, Path]) -> int:
-    return server[0]
+def port(server: Served) -> int:
+    return server.port
 
 
 class HealthProbe:
@@ -70,14 +84,20 @@ class HealthProbe:
     def __init__(self, port: int):
         self.url = f"http://127.0.0.1:{port}/v1/health"
         self.times: list[float] = []
+        self.failures: list[int | str] = []  # what came instead of a 200
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
-            status = httpx2.get(self.url, timeout=5).status_code
-            assert status == 200
+            status: int | str
+            try:
+                status = httpx2.get(self.url, timeout=5).status_code
+            except httpx2.TransportError as exc:
+                status = f"{type(exc).__name__}: {exc}"
+            if status != 200:
+                self.failures.append(status)
             self.times.append(time.monotonic() - started)
             time.sleep(0.02)
 
@@ -89,6 +109,7 @@ class HealthProbe:
         self._stop.set()
         self._thread.join(timeout=10)
         assert self.times, "/v1/health was never answered"
+        assert self.failures == []
         assert max(self.times) < 0.5, f"/v1/health took {max(self.times):.2f} s"
 
 
@@ -128,6 +149,17 @@ def test_two_mib_of_headers_are_refused_fast_with_431(port: int) -> None:
     assert body["error"]["code"] == "request_header_fields_too_large"
     assert "max_header_bytes" in body["error"]["message"]
     assert took < 2
+
+
+def test_sixty_four_mib_of_headers_cost_the_server_no_memory(server: Served) -> None:
+    before = server.rss_mib()
+    piece = b"a" * (1024 * 1024)
+    # Refused and dropped: the sending ends in a reset, at the latest.
+    with HealthProbe(server.port), _connect(server.port) as sock, contextlib.suppress(OSError):
+        sock.sendall(b"GET /v1/health HTTP/1.1\r\nhost: x\r\nx-filler: ")
+        for _ in range(64):
+            sock.sendall(piece)
+    assert server.rss_mib() - before < 16
 
 
 def test_too_many_headers_are_refused_with_431(port: int) -> None:
@@ -182,10 +214,9 @@ def test_idle_sockets_past_the_cap_do_not_starve_clients_and_are_closed(port: in
 
 
 def test_a_stalled_body_is_dropped_after_the_body_timeout_without_a_traceback(
-    server: tuple[int, Path], headers_a: dict[str, str]
+    server: Served, headers_a: dict[str, str]
 ) -> None:
-    port, home = server
-    with _connect(port) as sock:
+    with _connect(server.port) as sock:
         started = time.monotonic()
         head = ("POST /v1/conversations HTTP/1.1\r\nhost: x\r\n"
                 f"authorization: {headers_a['authorization']}\r\n"
@@ -196,7 +227,7 @@ def test_a_stalled_body_is_dropped_after_the_body_timeout_without_a_traceback(
             assert sock.recv(65536) == b""
         assert BODY_TIMEOUT <= time.monotonic() - started < BODY_TIMEOUT + 2
     time.sleep(0.2)
-    log = next(home.glob("server-*.log")).read_text()
+    log = server.log().read_text()
     assert "Traceback" not in log
     assert " ERROR " not in log
 
@@ -257,10 +288,10 @@ def _leave_mid_stream(port: int, headers: dict[str, str], path: str, body: dict[
 
 
 def test_clients_that_leave_mid_upload_or_mid_stream_are_logged_without_a_traceback(
-    server: tuple[int, Path], headers_a: dict[str, str]
+    server: Served, headers_a: dict[str, str]
 ) -> None:
-    port, home = server
-    log_file = next(home.glob("server-*.log"))
+    port = server.port
+    log_file = server.log()
     logged = len(log_file.read_text())
     with _connect(port) as sock:  # half a body, then gone
         head = ("POST /v1/responses HTTP/1.1\r\nhost: x\r\n"
