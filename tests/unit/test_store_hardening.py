@@ -15,6 +15,7 @@ from convostack.storage import open_store
 from convostack.storage.base import (
     ConversationFull,
     ConversationRow,
+    CopiesTooLarge,
     NewItem,
     ResponseMissing,
     Store,
@@ -102,6 +103,12 @@ async def test_find_items_takes_the_newest_of_each_id_in_one_call(store: Store) 
         OWNER, ConversationRow("conv_m", 1, {}), [_item(i) for i in many]
     )
     assert list(await store.find_items(OWNER, many)) == many
+    # Copies are counted (each as often as named) before any body is read.
+    size = len(_item("x").body)
+    assert await store.find_items(OWNER, ["x", "x", "missing"], max_bytes=2 * size)
+    with pytest.raises(CopiesTooLarge) as refused:
+        await store.find_items(OWNER, ["x", "x", "x", "missing"], max_bytes=2 * size)
+    assert refused.value.size == 3 * size
 
 
 class _CountingStore:
@@ -111,9 +118,11 @@ class _CountingStore:
         self.store = store
         self.lookups = 0
 
-    async def find_items(self, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+    async def find_items(
+        self, owner: str, item_ids: Sequence[str], *, max_bytes: int | None = None
+    ) -> dict[str, bytes]:
         self.lookups += 1
-        return await self.store.find_items(owner, item_ids)
+        return await self.store.find_items(owner, item_ids, max_bytes=max_bytes)
 
 
 async def test_a_requests_references_are_resolved_in_one_store_call(store: Store) -> None:
