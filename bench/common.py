@@ -275,8 +275,11 @@ def convostack_serve(
         **inherited,
         "CONVOSTACK_HOME": str(home),
         "CONVOSTACK_MAX_ITEMS_PER_CONVERSATION": "100000",
+        # Settings to measure, as BENCH_CONVOSTACK_<NAME> (e.g. a quota's cost).
+        **{k.removeprefix("BENCH_"): v for k, v in os.environ.items()
+           if k.startswith("BENCH_CONVOSTACK_")},
         **{f"CONVOSTACK_{name.upper()}": value for name, value in settings.items()},
-    }
+    }  # fmt: skip
     argv = [
         str(Path(PYTHON).parent / "convostack"),
         "serve",

@@ -30,6 +30,7 @@ from convostack.storage.base import (
     ConversationFull,
     ConversationMissing,
     ConversationRow,
+    CopiesTooLarge,
     CursorMissing,
     DuplicateItemId,
     ItemMissing,
@@ -179,11 +180,16 @@ class ConversationService:
                if kind == "item_reference"]  # fmt: skip
         if not ids:
             return {}
-        bodies = await self._store.find_items(owner, ids)
+        try:
+            bodies = await self._store.find_items(
+                owner, ids, max_bytes=self.limits.max_reference_bytes
+            )
+        except CopiesTooLarge as exc:
+            self.limits.check_reference_bytes(exc.size, param)
+            raise  # not reached: the size is past the limit
         for item_id in ids:
             if item_id not in bodies:
                 raise item_not_found(item_id)
-        self.limits.check_reference_bytes(sum(len(bodies[i]) for i in ids), param)
         return {item_id: orjson.loads(body) for item_id, body in bodies.items()}
 
     async def create(self, owner: str, raw_items: list[Any] | None, metadata: Any) -> Conversation:

@@ -123,6 +123,23 @@ class ConversationFull(StoreError):
         self.held = held
 
 
+class CopiesTooLarge(StoreError):
+    """Items looked up to be copied would add up to `size` bytes, more than allowed."""
+
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.size = size
+
+
+def check_copies(item_ids: Sequence[str], sizes: dict[str, int], max_bytes: int | None) -> None:
+    """Raises CopiesTooLarge when the found items, each counted as often as `item_ids`
+    names it, add up to more than `max_bytes`."""
+    if max_bytes is not None:
+        size = sum(sizes.get(item_id, 0) for item_id in item_ids)
+        if size > max_bytes:
+            raise CopiesTooLarge(size)
+
+
 class StoreUnavailable(StoreError):
     """The database cannot be reached or is locked for too long; the caller may retry."""
 
@@ -203,9 +220,12 @@ class Store(Protocol):
         """
         ...
 
-    async def find_items(self, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
-        """find_item for many ids in one query: each id found, with its item's body
-        (ids not found are left out)."""
+    async def find_items(
+        self, owner: str, item_ids: Sequence[str], *, max_bytes: int | None = None
+    ) -> dict[str, bytes]:
+        """find_item for many ids in one call: each id found, with its item's body (ids
+        not found are left out). Raises CopiesTooLarge, having read no body, when the
+        items' sizes, each counted as often as `item_ids` names it, pass `max_bytes`."""
         ...
 
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:

@@ -53,6 +53,7 @@ from convostack.storage.base import (
     StoredResponse,
     StoreUnavailable,
     Turn,
+    check_copies,
 )
 from convostack.storage.postgres_pool import Pool
 from convostack.storage.quotas import Quotas
@@ -477,10 +478,21 @@ class PostgresStore:
             raise ItemMissing(item_id)
         return found[item_id]
 
-    async def find_items(self, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+    async def find_items(
+        self, owner: str, item_ids: Sequence[str], *, max_bytes: int | None = None
+    ) -> dict[str, bytes]:
+        # Where each item is and its size first; the bodies only if the sizes allow.
         keys = [_key(i) for i in dict.fromkeys(item_ids)]
-        rows = await self._fetch(sql.FIND_ITEMS, keys, owner)
-        return {r[0].decode(): r[1] for r in rows if r[1] is not None}
+        located = {r[0].decode(): (r[1], r[2], r[3]) for r in
+                   await self._fetch(sql.LOCATE_ITEMS, keys, owner)}  # fmt: skip
+        check_copies(item_ids, {i: size for i, (_, _, size) in located.items()}, max_bytes)
+        if not located:
+            return {}
+        places = list(located.values())
+        rows = await self._fetch(sql.ITEM_BODIES, [p[0] for p in places], [p[1] for p in places])
+        bodies = {(r[0], r[1]): r[2] for r in rows}
+        # An item deleted between the two reads is not found.
+        return {i: bodies[(c, s)] for i, (c, s, _) in located.items() if (c, s) in bodies}
 
     async def item_count(self, owner: str, conversation_id: str) -> int:
         """How many items the conversation holds (deleted ones not counted): the count

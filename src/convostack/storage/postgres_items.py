@@ -143,14 +143,22 @@ WITH c AS (
 )
 SELECT id, created_at, metadata, EXISTS (SELECT 1 FROM deleted) AS deleted FROM c"""
 
-# One row per id of $1: the id and the body of the owner's newest live item with it
-# (NULL: none).
-FIND_ITEMS = """
-SELECT r.id, (
-    SELECT i.body FROM items i JOIN conversations c ON c.id = i.conversation_id
+# One row per id of $1 found: the id, where the owner's newest live item with it is
+# (conversation and seq), and its size (from the value's header: a TOASTed body is not
+# read).
+LOCATE_ITEMS = """
+SELECT r.id, f.conversation_id, f.seq, octet_length(f.body) FROM unnest($1::bytea[]) AS r(id)
+JOIN LATERAL (
+    SELECT i.conversation_id, i.seq, i.body FROM items i
+    JOIN conversations c ON c.id = i.conversation_id
     WHERE i.id = r.id AND c.owner = $2 AND i.body IS NOT NULL
     ORDER BY i.created_at DESC LIMIT 1
-) FROM unnest($1::bytea[]) AS r(id)"""
+) f ON true"""
+
+# The bodies of the items at ($1[n], $2[n]), still live.
+ITEM_BODIES = """
+SELECT i.conversation_id, i.seq, i.body FROM unnest($1::text[], $2::bigint[]) AS k(c, s)
+JOIN items i ON i.conversation_id = k.c AND i.seq = k.s AND i.body IS NOT NULL"""
 
 ALL_ITEMS = """
 SELECT ARRAY(

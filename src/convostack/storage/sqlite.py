@@ -36,6 +36,7 @@ from convostack.storage.base import (
     StoredResponse,
     StoreUnavailable,
     Turn,
+    check_copies,
 )
 from convostack.storage.quotas import Quotas
 from convostack.storage.worker import (
@@ -129,27 +130,42 @@ def _append(
     )
 
 
-# Ids per query of _find_items (one bound parameter each; SQLite allows 32,766).
+# Ids (or rowids) per query of _find_items (one bound parameter each; SQLite allows
+# 32,766).
 FIND_BATCH = 500
 
 
-def _find_items(conn: sqlite3.Connection, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
-    """The newest live item of the owner's with each id: one query per FIND_BATCH ids.
-    The ids are bound parameters, not a JSON array: json_each cuts a string at a NUL."""
-    unique = list(dict.fromkeys(item_ids))
-    found: dict[str, bytes] = {}
-    for start in range(0, len(unique), FIND_BATCH):
-        batch = unique[start : start + FIND_BATCH]
+def _find_items(
+    conn: sqlite3.Connection, owner: str, item_ids: Sequence[str], max_bytes: int | None
+) -> dict[str, bytes]:
+    """The newest live item of the owner's with each id: first where each is and its
+    size (a blob's length is in its header), then, if the sizes allow, the bodies; one
+    query per FIND_BATCH ids each. The ids are bound parameters, not a JSON array:
+    json_each cuts a string at a NUL."""
+    located: dict[str, tuple[int, int]] = {}  # id -> (rowid, length)
+    for batch in _batches(list(dict.fromkeys(item_ids))):
         rows = conn.execute(
             f"WITH r(value) AS (VALUES {', '.join(['(?)'] * len(batch))}) "
-            "SELECT r.value, (SELECT i.body FROM items i "
+            "SELECT value, at, (SELECT length(body) FROM items WHERE rowid = at) FROM ("
+            "SELECT r.value AS value, (SELECT i.rowid FROM items i "
             "JOIN conversations c ON c.id = i.conversation_id "
             "WHERE i.id = r.value AND c.owner = ? AND i.body IS NOT NULL "
-            "ORDER BY i.created_at DESC LIMIT 1) FROM r",
+            "ORDER BY i.created_at DESC LIMIT 1) AS at FROM r) WHERE at IS NOT NULL",
             (*batch, owner),
         ).fetchall()
-        found.update((item_id, body) for item_id, body in rows if body is not None)
-    return found
+        located.update((item_id, (at, size)) for item_id, at, size in rows)
+    check_copies(item_ids, {i: size for i, (_, size) in located.items()}, max_bytes)
+    bodies: dict[int, bytes] = {}
+    for rowids in _batches([at for at, _ in located.values()]):
+        bodies.update(conn.execute(
+            f"SELECT rowid, body FROM items WHERE rowid IN ({', '.join(['?'] * len(rowids))})",
+            rowids,
+        ).fetchall())  # fmt: skip
+    return {item_id: bodies[at] for item_id, (at, _) in located.items()}
+
+
+def _batches(values: list[T]) -> list[list[T]]:
+    return [values[start : start + FIND_BATCH] for start in range(0, len(values), FIND_BATCH)]
 
 
 def _has_item(conn: sqlite3.Connection, conversation_id: str, item_id: str) -> bool:
@@ -386,16 +402,19 @@ class SqliteStore:
         return await self._write(op)
 
     async def find_item(self, owner: str, item_id: str) -> bytes:
-        found = await self._read(lambda conn: _find_items(conn, owner, [item_id]))
+        found = await self._read(lambda conn: _find_items(conn, owner, [item_id], None))
         if item_id not in found:
             raise ItemMissing(item_id)
         return found[item_id]
 
-    async def find_items(self, owner: str, item_ids: Sequence[str]) -> dict[str, bytes]:
+    async def find_items(
+        self, owner: str, item_ids: Sequence[str], *, max_bytes: int | None = None
+    ) -> dict[str, bytes]:
+        def op(conn: sqlite3.Connection) -> dict[str, bytes]:
+            return _find_items(conn, owner, item_ids, max_bytes)
+
         # Many references may copy many big bodies: read them in the reader thread.
-        if len(item_ids) <= 1:
-            return await self._read(lambda conn: _find_items(conn, owner, item_ids))
-        return await self._read_in_thread(lambda conn: _find_items(conn, owner, item_ids))
+        return await (self._read(op) if len(item_ids) <= 1 else self._read_in_thread(op))
 
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
         def length(conn: sqlite3.Connection) -> int:
