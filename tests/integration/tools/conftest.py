@@ -52,7 +52,7 @@ def stack_target(
         "providers": [
             {"type": "openai_compat", "id": "fake", "base_url": upstream.url, "max_retries": 0},
         ],
-        "mcp_url_allowlist": [root + "/", mcp.sse_url, "http://127.0.0.1:9/"],
+        "mcp_url_allowlist": [root + "/", mcp.sse_url, "http://127.0.0.1:9/", upstream.url],
         "max_tool_iterations": 4,
         "tool_call_timeout_seconds": 1.5,
         "tool_connect_timeout_seconds": 2,

@@ -156,6 +156,19 @@ def test_an_unreachable_server_is_a_424_before_anything_runs(
     assert list(client.conversations.items.list(conversation.id)) == []
 
 
+@pytest.mark.parametrize("path", ["/nothing/here", "/chat/completions"])
+def test_a_url_that_is_not_an_mcp_server_is_a_424(
+    client: openai.OpenAI, upstream: Upstream, path: str
+) -> None:
+    # The fake upstream speaks HTTP, not MCP: a 404, or JSON that is no JSON-RPC answer.
+    tool: Any = {"type": "mcp", "server_label": "nope", "server_url": upstream.url + path}
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.responses.create(model=MODEL, input="hello", tools=[tool])
+    assert caught.value.status_code == 424
+    body: Any = caught.value.body
+    assert "'nope'" in body["message"]
+
+
 @pytest.mark.parametrize(
     ("tool", "param"),
     [
