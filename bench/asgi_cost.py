@@ -115,6 +115,12 @@ async def run(upstream: str, calls: int, home: Path) -> JSONDict:
             lambda n: post("/v1/responses", {"model": "fake-model", "input": "hello",
                                              "conversation": conversations[100 + n % 100]}),
         )  # fmt: skip
+        out["turn.streamed"] = await _measure(
+            "turn.streamed", turns,
+            lambda n: post("/v1/responses", {"model": "fake-model", "input": "hello",
+                                             "stream": True,
+                                             "conversation": conversations[100 + n % 100]}),
+        )  # fmt: skip
         out["health"] = await _measure("health", calls, lambda n: _call(app, "GET", "/v1/health"))
     return out
 
