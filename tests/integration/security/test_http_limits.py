@@ -194,7 +194,8 @@ def test_a_head_sent_a_byte_at_a_time_gets_408_after_the_header_timeout(port: in
         took = time.monotonic() - started
     assert status == 408
     assert "header_timeout_seconds" in body["error"]["message"]
-    assert HEADER_TIMEOUT <= took < HEADER_TIMEOUT + 2
+    # The server's clock starts at the connection, a little before ours did.
+    assert HEADER_TIMEOUT - 0.1 <= took < HEADER_TIMEOUT + 2
 
 
 def test_idle_sockets_past_the_cap_do_not_starve_clients_and_are_closed(port: int) -> None:
