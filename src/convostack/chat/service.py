@@ -31,6 +31,10 @@ async def complete(router: ModelRouter, request: ChatCompletionCreate) -> JSONDi
     route = await router.resolve(request.model)
     result = await route.provider.chat(request.upstream_body(route.model.id))
     result["model"] = route.public_id
+    for choice in result.get("choices") or ():
+        message = choice.get("message")
+        if isinstance(message, dict):
+            message.setdefault("refusal", None)  # required by the schema; engines omit it
     return result
 
 

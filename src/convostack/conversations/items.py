@@ -35,6 +35,9 @@ class _Strict(BaseModel):
 class InputTextPart(_Strict):
     type: Literal["input_text"]
     text: str
+    # Where OpenAI may write a prompt cache entry; accepted and kept (engines cache by
+    # prefix on their own).
+    prompt_cache_breakpoint: dict[str, Any] | None = None
 
 
 class InputImagePart(_Strict):
@@ -289,8 +292,9 @@ def normalise_item(raw: Item, kind: str, id_factory: Callable[[str], str] = new_
         if isinstance(content, str):
             part_type = _TEXT_PART.get(item["role"], "output_text")
             part: Item = {"type": part_type, "text": content}
-            if part_type == "output_text":
+            if part_type == "output_text":  # as our own output has it
                 part["annotations"] = []
+                part["logprobs"] = []
             item["content"] = [part]
         else:
             item["content"] = _normalise_parts(content)

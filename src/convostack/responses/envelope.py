@@ -41,7 +41,6 @@ def response_object(
     error: JSONDict | None = None,
     incomplete_reason: str | None = None,
     completed_at: int | None = None,
-    store: bool = True,
 ) -> JSONDict:
     reasoning = body.reasoning.model_dump(exclude_none=True) if body.reasoning else {}
     return {
@@ -78,6 +77,5 @@ def response_object(
         "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
         "text": _text(body),
         "truncation": body.truncation or "disabled",
-        "store": store,
         "usage": usage,
     }

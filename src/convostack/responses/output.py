@@ -39,14 +39,12 @@ class CallShape:
     completed_event: str | None = None
     failed_event: str | None = None
     runs_on_server: bool = False
-    done_names_the_call: bool = False  # the arguments' done event carries `name`
     runner: Any = field(default=None, compare=False)  # what runs it (a TurnTools)
 
 
 FUNCTION_CALL = CallShape(
     {"type": "function_call", "status": "in_progress"},
     "response.function_call_arguments",
-    done_names_the_call=True,
 )
 ShapeOf = Callable[[str], CallShape | None]
 
@@ -198,8 +196,6 @@ class OutputBuilder:
                 if shape.arguments_events:
                     done = {**self._about(shape.arguments_events + ".done", entry),
                             "arguments": item["arguments"]}  # fmt: skip
-                    if shape.done_names_the_call:
-                        done["name"] = item["name"]
                     events.append(done)
                 if shape.runs_on_server:
                     item["status"] = "in_progress"
@@ -234,7 +230,7 @@ def usage_object(usage: JSONDict | None) -> JSONDict | None:
     reasoning = int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": cached},
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
         "output_tokens": completion,
         "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": int(usage.get("total_tokens") or prompt + completion),

@@ -54,7 +54,7 @@ def replay_events(response: JSONDict) -> Iterator[Event]:
             yield {"type": "response.function_call_arguments.delta", **where,
                    "delta": item["arguments"]}  # fmt: skip
             yield {"type": "response.function_call_arguments.done", **where,
-                   "arguments": item["arguments"], "name": item["name"]}  # fmt: skip
+                   "arguments": item["arguments"]}  # fmt: skip
         else:
             yield from _tool_item_events(index, item)
         yield {"type": "response.output_item.done", "output_index": index, "item": item}

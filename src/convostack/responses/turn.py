@@ -57,7 +57,6 @@ class PreparedTurn:
             conversation_id=self.conversation_id,
             status=status,
             output=output,
-            store=self.store,
             **extra,
         )
         if self.dropped_items:

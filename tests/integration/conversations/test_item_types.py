@@ -28,7 +28,8 @@ SHORT_FORMS: list[tuple[dict[str, Any], dict[str, Any]]] = [
     (
         {"role": "assistant", "content": "hello there"},
         {"type": "message", "status": "completed", "role": "assistant",
-         "content": [{"type": "output_text", "text": "hello there", "annotations": []}]},
+         "content": [{"type": "output_text", "text": "hello there", "annotations": [],
+                      "logprobs": []}]},
     ),
     (
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "x"}]},

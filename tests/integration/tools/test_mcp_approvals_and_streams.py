@@ -7,11 +7,15 @@ from typing import Any
 
 import httpx2
 import openai
+import orjson
 import pytest
+from openai.types.conversations import ConversationItem
+from openai.types.responses import Response, ResponseStreamEvent
 
 from convostack.testing.mcp_server import McpTestServer
 from convostack.testing.upstream import FAKE_MODEL as MODEL
 from convostack.testing.upstream import Upstream
+from convostack.testing.wire import assert_exact
 
 SECRET_HEADER = "header-secret-5531"
 SECRET_TOKEN = "oauth-secret-9920"
@@ -286,3 +290,23 @@ def test_no_secret_reaches_the_log(
     assert caplog.records
     assert SECRET_HEADER not in caplog.text
     assert SECRET_TOKEN not in caplog.text
+
+
+def test_tool_responses_items_and_events_match_the_types(
+    http: httpx2.Client, mcp: McpTestServer
+) -> None:
+    conversation = http.post("/v1/conversations", json={}).json()["id"]
+    tools = [guarded(mcp, require_approval={"never": {"tool_names": ["echo", "fail"]}})]
+    for text in ('call echo {"text": "x"}', 'call fail {"text": "x"}', 'call add {"a": 1, "b": 1}'):
+        body = {"model": MODEL, "input": text, "tools": tools, "conversation": conversation,
+                "stream": True}  # fmt: skip
+        with http.stream("POST", "/v1/responses", json=body) as answer:
+            events = [orjson.loads(line[6:]) for line in answer.iter_lines()
+                      if line.startswith("data: ")]  # fmt: skip
+        for event in events:
+            assert_exact(ResponseStreamEvent, event)
+        assert_exact(Response, events[-1]["response"])
+    items = http.get(f"/v1/conversations/{conversation}/items?limit=100").json()["data"]
+    assert {i["type"] for i in items} >= {"mcp_list_tools", "mcp_call", "mcp_approval_request"}
+    for item in items:
+        assert_exact(ConversationItem, item)
