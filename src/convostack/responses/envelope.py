@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from convostack.providers.base import JSONDict
-from convostack.responses.models import FunctionToolChoice, McpToolChoice, ResponseCreate
+from convostack.responses.models import AllowedToolsChoice, ResponseCreate
 from convostack.responses.tools import echo_tools
 
 
 def _tool_choice(body: ResponseCreate) -> Any:
     choice = body.tool_choice
-    if isinstance(choice, FunctionToolChoice | McpToolChoice):
-        return choice.model_dump()
+    if isinstance(choice, BaseModel):
+        return choice.model_dump(exclude_none=isinstance(choice, AllowedToolsChoice))
     return choice or "auto"
 
 

@@ -47,8 +47,75 @@ class McpToolChoice(_Strict):
     name: str | None = None
 
 
-ToolChoiceObject = Annotated[FunctionToolChoice | McpToolChoice, Field(discriminator="type")]
-UNION_TAGS.update({"function", "mcp"})
+class AllowedToolsChoice(_Strict):
+    """Only these of `tools` may be called, `auto`matically or one `required`ly."""
+
+    type: Literal["allowed_tools"]
+    mode: Literal["auto", "required"]
+    tools: list[dict[str, Any]]
+
+
+class NamedToolChoice(_Strict):
+    """A custom tool by name (refused until custom tools exist: not in `tools`)."""
+
+    type: Literal["custom"]
+    name: str
+
+
+class HostedToolChoice(_Strict):
+    """A built-in tool by type; `apply_patch`, `shell` and programmatic calling too."""
+
+    type: Literal[
+        "file_search", "web_search_preview", "web_search_preview_2025_03_11", "computer",
+        "computer_use", "computer_use_preview", "image_generation", "code_interpreter",
+        "apply_patch", "shell", "programmatic_tool_calling",
+    ]  # fmt: skip
+
+
+ToolChoiceObject = Annotated[
+    FunctionToolChoice | McpToolChoice | AllowedToolsChoice | NamedToolChoice | HostedToolChoice,
+    Field(discriminator="type"),
+]
+UNION_TAGS.update({"function", "mcp", "allowed_tools", "custom"})
+
+
+class ContextManagement(_Strict):
+    type: Literal["compaction"]
+    compact_threshold: int | None = Field(None, ge=1)
+
+
+class BackgroundOptions(_Strict):
+    completion_window: Literal["soonest", "2h", "8h"] | None = None
+    continuation_id: str | None = Field(None, max_length=512)
+
+
+class ImageOptions(_Strict):
+    context_compression: Literal["auto", "enabled", "disabled"] | None = None
+
+
+class PromptCacheOptions(_Strict):
+    comparison_response_id: str | None = None
+    mode: Literal["implicit", "explicit"] | None = None
+    prewarm: bool | None = None
+    ttl: Literal["30m", "12h"] | None = None
+
+
+class ModerationMode(_Strict):
+    mode: Literal["score", "block"]
+
+
+class ModerationPolicy(_Strict):
+    input: ModerationMode | None = None
+    output: ModerationMode | None = None
+
+
+class Moderation(_Strict):
+    model: str
+    policy: ModerationPolicy | None = None
+
+
+class AccessPrograms(_Strict):
+    cyber: Literal["standard", "daybreak_blue", "daybreak_red"] | None = None
 
 
 class TextFormatText(_Strict):
@@ -116,5 +183,12 @@ class ResponseCreate(_Strict):
         Literal["auto", "default", "flex", "scale", "priority", "fast", "ultrafast"] | None
     ) = None
     prompt: dict[str, Any] | None = None
+    # Accepted; what each does here is in docs/api.md ("Request fields").
+    context_management: list[ContextManagement] | None = None
+    background_options: BackgroundOptions | None = None
+    image: ImageOptions | None = None
+    prompt_cache_options: PromptCacheOptions | None = None
+    moderation: Moderation | None = None
+    access_programs: AccessPrograms | None = None
     # Chat Completions' key, refused with a hint rather than as merely unknown.
     messages: Any = None

@@ -24,7 +24,13 @@ from convostack.providers.base import JSONDict
 from convostack.providers.router import ModelRouter, Route
 from convostack.responses.context import chat_request, estimate_tokens, to_messages
 from convostack.responses.envelope import response_object
-from convostack.responses.models import FunctionToolChoice, ResponseCreate
+from convostack.responses.models import (
+    AllowedToolsChoice,
+    FunctionToolChoice,
+    HostedToolChoice,
+    NamedToolChoice,
+    ResponseCreate,
+)
 from convostack.responses.tools import ToolBox, check_tools
 from convostack.responses.tools.base import PrepareContext
 from convostack.responses.tools.mcp_pool import McpSessionPool
@@ -111,9 +117,15 @@ def _check_tools(body: ResponseCreate, limits: Limits, settings: ToolSettings) -
     check_tools(tools, limits, settings)
     choice = body.tool_choice
     names = {tool["name"] for tool in tools if tool["type"] == "function"}
-    if isinstance(choice, FunctionToolChoice) and choice.name not in names:
+    missing = (
+        (isinstance(choice, FunctionToolChoice | NamedToolChoice) and choice.name not in names)
+        or (isinstance(choice, NamedToolChoice))  # no custom tools yet: never in `tools`
+        or (isinstance(choice, HostedToolChoice) and all(t["type"] != choice.type for t in tools))
+    )
+    if missing:
+        named = getattr(choice, "name", None) or getattr(choice, "type", "")
         raise InvalidRequestError(
-            f"Tool choice '{choice.name}' not found in 'tools' parameter.",
+            f"Tool choice '{named}' not found in 'tools' parameter.",
             code="invalid_value",
             param="tool_choice",
         )
@@ -121,6 +133,10 @@ def _check_tools(body: ResponseCreate, limits: Limits, settings: ToolSettings) -
 
 def _chat_choice(choice: Any) -> Any:
     """The request's own choice in chat form, for the kinds that do not claim it."""
+    if isinstance(choice, AllowedToolsChoice):
+        return choice.mode  # the tools it allows are what is offered
+    if isinstance(choice, HostedToolChoice):
+        return "required"  # a built-in of that type is in `tools` (checked before)
     return choice if isinstance(choice, str) else None
 
 
@@ -188,6 +204,12 @@ class TurnPreparer:
                 owner, self._sessions, self._tool_settings, history, new_input, body.tool_choice
             ),
         )
+        if isinstance(body.tool_choice, AllowedToolsChoice):
+            try:
+                tools.restrict(body.tool_choice.tools)
+            except BaseException:
+                await tools.close()
+                raise
 
         def build() -> tuple[int, JSONDict]:
             dropped, kept = self._truncate(body, route, history, new_input)

@@ -48,6 +48,7 @@ class ToolBox:
     def __init__(self, parts: list[TurnTools], has_functions: bool):
         self._parts = parts
         self._has_functions = has_functions
+        self._allowed: set[str] | None = None  # a tool_choice of allowed_tools
 
     @classmethod
     async def prepare(cls, tools: list[JSONDict], context: PrepareContext) -> ToolBox:
@@ -65,7 +66,34 @@ class ToolBox:
         return cls(parts, "function" in by_kind)
 
     def chat_tools(self) -> list[JSONDict]:
-        return [entry for part in self._parts for entry in part.chat_tools()]
+        offered = [entry for part in self._parts for entry in part.chat_tools()]
+        if self._allowed is None:
+            return offered
+        return [entry for entry in offered if entry["function"]["name"] in self._allowed]
+
+    def restrict(self, entries: list[JSONDict]) -> None:
+        """Offer only the tools that `tool_choice: {type: allowed_tools}` names: functions
+        by `name`, an MCP server by `server_label` (and `name`), built-ins by `type`."""
+        names = [entry["function"]["name"] for part in self._parts for entry in part.chat_tools()]
+        allowed: set[str] = set()
+        for n, entry in enumerate(entries):
+            matched = {name for name in names if self._matches(name, entry)}
+            if not matched:
+                raise InvalidRequestError(
+                    f"Invalid 'tool_choice.tools[{n}]': it names no tool in 'tools'.",
+                    code="invalid_value",
+                    param=f"tool_choice.tools[{n}]",
+                )
+            allowed |= matched
+        self._allowed = allowed
+
+    def _matches(self, name: str, entry: JSONDict) -> bool:
+        shape = self.shape_of(name)
+        item = shape.item if shape is not None else {"type": "function_call", "name": name}
+        kind = entry.get("type")
+        if item.get("type") != f"{kind}_call" and not (kind == "mcp" and "server_label" in item):
+            return False
+        return all(item.get(key) == entry[key] for key in ("name", "server_label") if key in entry)
 
     def chat_tool_choice(self, fallback: Any) -> Any:
         for part in self._parts:
