@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -235,6 +237,21 @@ class Config(BaseModel):
     recording_dir: Path | None = Field(
         None, description="Folder of recordings, for the modes other than live."
     )
+    sealing_key: str | None = Field(
+        None,
+        description="Key that seals compaction summaries (base64 of 32 random bytes; make "
+        "one with: python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'). "
+        "Default: one made once and kept in the data folder; replicas on several machines "
+        "must share one.",
+    )
+
+    @field_validator("sealing_key")
+    @classmethod
+    def _a_sealing_key(cls, value: str | None) -> str | None:
+        if value is not None and len(_base64_bytes(value)) != 32:
+            raise ValueError("must be the base64 of 32 random bytes")
+        return value
+
     # --- server-side tools (responses/tools/) ---
     max_tool_iterations: int = Field(
         DEFAULT_MAX_TOOL_ITERATIONS,
@@ -365,6 +382,13 @@ class Config(BaseModel):
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/v1"
+
+
+def _base64_bytes(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:

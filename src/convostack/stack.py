@@ -14,6 +14,8 @@ from convostack.providers.recording import RecordingProvider
 from convostack.providers.registry import create_provider, parse_settings
 from convostack.providers.router import ModelRouter
 from convostack.providers.settings import EmbeddedSettings, OpenAICompatSettings, ProviderSettings
+from convostack.responses.compaction import Compactor
+from convostack.responses.sealing import Sealer, load_key
 from convostack.responses.service import ResponseService
 from convostack.storage import UnsupportedDatabaseURL, open_store, redacted_url
 from convostack.storage.base import Store, StoreUnavailable
@@ -140,8 +142,9 @@ class Stack:
             providers, prefixed, aliases=config.model_aliases, default_model=config.default_model
         )
         self.conversations = ConversationService(self.store, config.limits)
+        compactor = Compactor(Sealer(load_key(config.sealing_key, config.home)))
         self.responses = ResponseService(
-            self.store, self.conversations, self.models, config.tool_settings
+            self.store, self.conversations, self.models, config.tool_settings, compactor
         )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:

@@ -399,6 +399,13 @@ class EmbeddedProvider:
         chunk["model"] = self.settings.model_id
         return chunk
 
+    async def count_tokens(self, request: JSONDict) -> int | None:
+        """llama.cpp's own count, chat template included: the prompt of a one-token answer
+        (it costs the prompt's evaluation, which the turn then finds in the cache)."""
+        counted = await self.chat({**request, "max_tokens": 1, "stream": False})
+        tokens = (counted.get("usage") or {}).get("prompt_tokens")
+        return tokens if isinstance(tokens, int) else None
+
     async def chat(self, request: JSONDict) -> JSONDict:
         prepared, plan = _prepare(request, self.settings)
         server = await self._loaded()

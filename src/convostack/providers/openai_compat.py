@@ -99,6 +99,7 @@ class OpenAICompatProvider:
         base_url, user, password = split_userinfo(settings.base_url)
         self.base_url = base_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
+        self._cannot_tokenize = False
         self._headers = {"content-type": "application/json", "accept": "application/json"}
         basic = basic_credentials(user, password) if user is not None else None
         if settings.api_key:
@@ -210,6 +211,27 @@ class OpenAICompatProvider:
             if isinstance(entry, dict) and isinstance(entry.get("embedding"), str):
                 entry["embedding"] = _decode_base64_floats(entry["embedding"])
         return result
+
+    async def count_tokens(self, request: JSONDict) -> int | None:
+        """vLLM and SGLang count a chat request at `POST /tokenize` beside `/v1`; an
+        engine without it is asked once, then no more."""
+        if self._cannot_tokenize or not self.base_url.endswith("/v1"):
+            return None
+        body = {"model": request["model"], "messages": request["messages"]}
+        if request.get("tools"):
+            body["tools"] = request["tools"]
+        url = self.base_url.removesuffix("/v1") + "/tokenize"
+        try:
+            assert self._session is not None
+            async with self._session.post(url, data=orjson.dumps(body), timeout=self._timeout) as r:
+                answer = orjson.loads(await r.read()) if r.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
+            answer = None
+        count = answer.get("count") if isinstance(answer, dict) else None
+        if not isinstance(count, int):
+            self._cannot_tokenize = True
+            return None
+        return count
 
     # --- HTTP -------------------------------------------------------------------------
 

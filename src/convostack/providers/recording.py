@@ -26,6 +26,7 @@ import orjson
 
 from convostack.errors import APIError, InternalError
 from convostack.providers.base import InferenceProvider, JSONDict, ModelInfo
+from convostack.providers.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,12 @@ class RecordingProvider:
 
     async def list_models(self) -> list[ModelInfo]:
         return await self.inner.list_models()
+
+    async def count_tokens(self, request: JSONDict) -> int | None:
+        # Counting is not recorded: live it asks the provider, else the caller estimates.
+        if self.mode == "live":
+            return await count_tokens(self.inner, request)
+        return None
 
     def _path(self, key: str) -> Path:
         test_id = current_test_id.get()

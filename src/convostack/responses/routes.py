@@ -20,6 +20,7 @@ from convostack.http import (
     query_int,
     query_list,
 )
+from convostack.responses.compact import InputTokensCount, ResponseCompact
 from convostack.responses.models import ResponseCreate
 from convostack.responses.service import ResponseService
 from convostack.responses.streaming import as_async, replay_events, sse
@@ -45,6 +46,16 @@ async def create_response(request: Request) -> Response:
     if body.stream:
         return EventStream(sse(service.stream(turn)))
     return json_response(await service.run(turn))
+
+
+async def compact_response(request: Request) -> Response:
+    body = await parse_body(request, ResponseCompact)
+    return json_response(await _service(request).compaction.compact(principal(request), body))
+
+
+async def count_input_tokens(request: Request) -> Response:
+    body = await parse_body(request, InputTokensCount)
+    return json_response(await _service(request).compaction.count(principal(request), body))
 
 
 async def retrieve_response(request: Request) -> Response:
@@ -98,6 +109,8 @@ async def cancel_response(request: Request) -> Response:
 routes = [
     Route("/v1/responses", create_response, ("POST",)),
     Route("/v1/responses", list_responses, ("GET",)),
+    Route("/v1/responses/compact", compact_response, ("POST",)),
+    Route("/v1/responses/input_tokens", count_input_tokens, ("POST",)),
     Route("/v1/responses/{response_id}", retrieve_response, ("GET",)),
     Route("/v1/responses/{response_id}", delete_response, ("DELETE",)),
     Route("/v1/responses/{response_id}/input_items", list_input_items, ("GET",)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 
@@ -28,8 +29,11 @@ from convostack.errors import (
 from convostack.ids import MAX_ID_LENGTH, check_id
 from convostack.providers.base import JSONDict
 from convostack.providers.router import ModelRouter
+from convostack.responses.compact import CompactService
+from convostack.responses.compaction import Compactor
 from convostack.responses.models import ResponseCreate
 from convostack.responses.output import Event, usage_object
+from convostack.responses.sealing import Sealer
 from convostack.responses.tools.loop import ToolLoop
 from convostack.responses.tools.mcp_pool import McpSessionPool
 from convostack.responses.tools.settings import ToolSettings
@@ -77,6 +81,7 @@ class ResponseService:
         conversations: ConversationService,
         models: ModelRouter,
         tool_settings: ToolSettings | None = None,
+        compactor: Compactor | None = None,
     ):
         self._store = store
         self._limits = conversations.limits
@@ -85,9 +90,13 @@ class ResponseService:
         self.mcp_sessions = McpSessionPool(
             settings.tool_connect_timeout_seconds, settings.mcp_session_idle_seconds
         )
+        # Without a configured one (tests that build a service by hand), a key for this
+        # process alone: its compactions open only here.
+        self._compactor = compactor or Compactor(Sealer(secrets.token_bytes(32)))
         self._preparer = TurnPreparer(
-            store, conversations, models, self._tool_settings, self.mcp_sessions
+            store, conversations, models, self._tool_settings, self.mcp_sessions, self._compactor
         )
+        self.compaction = CompactService(self._preparer, conversations, models, self._compactor)
 
     async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
         return await self._preparer.prepare(owner, body)

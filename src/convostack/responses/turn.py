@@ -22,6 +22,7 @@ from convostack.limits import Limits
 from convostack.metadata import check_metadata
 from convostack.providers.base import JSONDict
 from convostack.providers.router import ModelRouter, Route
+from convostack.responses.compaction import CompactionPlan, Compactor
 from convostack.responses.context import chat_request, estimate_tokens, to_messages
 from convostack.responses.envelope import response_object
 from convostack.responses.models import (
@@ -51,7 +52,9 @@ class PreparedTurn:
     request: JSONDict
     store: bool
     tools: ToolBox
+    compactor: Compactor
     dropped_items: int = 0
+    compaction: CompactionPlan | None = None
 
     def envelope(self, status: str, output: list[JSONDict], **extra: Any) -> JSONDict:
         response = response_object(
@@ -81,7 +84,7 @@ def _parsed(bodies: list[bytes]) -> list[Item]:
     return [orjson.loads(b) for b in bodies]
 
 
-def _conversation_id(value: Any) -> str | None:
+def conversation_id_of(value: Any) -> str | None:
     if value is None:
         return None
     conversation_id = value if isinstance(value, str) else value.id
@@ -131,6 +134,18 @@ def _check_tools(body: ResponseCreate, limits: Limits, settings: ToolSettings) -
         )
 
 
+def _compact_threshold(body: ResponseCreate, route: Route) -> int | None:
+    """The tokens past which `context_management` compacts first: its own threshold, or
+    the model's context less the output's budget."""
+    for entry in body.context_management or ():
+        if entry.compact_threshold is not None:
+            return entry.compact_threshold
+        limit = route.model.context_length
+        if limit:
+            return limit - (body.max_output_tokens or limit // 4)
+    return None
+
+
 def _chat_choice(choice: Any) -> Any:
     """The request's own choice in chat form, for the kinds that do not claim it."""
     if isinstance(choice, AllowedToolsChoice):
@@ -148,12 +163,14 @@ class TurnPreparer:
         models: ModelRouter,
         tool_settings: ToolSettings,
         sessions: McpSessionPool,
+        compactor: Compactor,
     ):
         self._store = store
         self._conversations = conversations
         self._models = models
         self._tool_settings = tool_settings
         self._sessions = sessions
+        self._compactor = compactor
 
     async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
         _check_unsupported(body)
@@ -164,7 +181,7 @@ class TurnPreparer:
                 code="missing_required_parameter",
                 param="model",
             )
-        conversation_id = _conversation_id(body.conversation)
+        conversation_id = conversation_id_of(body.conversation)
         if conversation_id and body.previous_response_id:
             raise InvalidRequestError(
                 "Mutually exclusive parameters. Ensure you are only providing one of: "
@@ -189,7 +206,7 @@ class TurnPreparer:
         self._conversations.limits.check_input_count(len(raw_input), "input")
         route = await self._models.resolve(model)
         input_items = await self._conversations.prepare_items(owner, raw_input, "input")
-        history = await self._history(owner, conversation_id, body.previous_response_id)
+        history = await self.history(owner, conversation_id, body.previous_response_id)
         if conversation_id is not None:
             # The turn appends its input and at least one output item.
             self._conversations.limits.check_conversation_size(
@@ -211,23 +228,34 @@ class TurnPreparer:
                 await tools.close()
                 raise
 
-        def build() -> tuple[int, JSONDict]:
-            dropped, kept = self._truncate(body, route, history, new_input)
-            return dropped, chat_request(
+        def build() -> tuple[int, JSONDict, CompactionPlan | None]:
+            # What the model sees: a summary stands for the items it covers.
+            seen_history, seen_input, summary = self._compactor.views(history, new_input)
+            dropped, kept = self._truncate(body, route, seen_history, seen_input)
+            request = chat_request(
                 body,
                 route.model.id,
                 kept,
-                new_input,
+                seen_input,
                 tools.chat_tools(),
                 tools.chat_tool_choice(_chat_choice(body.tool_choice)),
             )
+            plan = self._compactor.plan(
+                _compact_threshold(body, route), history, kept, summary, request
+            )
+            return dropped, request, plan
 
+        self._compactor.check(new_input, "input")
         # A long history takes milliseconds per thousand items to turn into messages:
         # done in a thread, the loop serves other requests meanwhile.
-        if len(history) + len(new_input) > INLINE_ITEMS:
-            dropped, request = await asyncio.to_thread(build)
-        else:
-            dropped, request = build()
+        try:
+            if len(history) + len(new_input) > INLINE_ITEMS:
+                dropped, request, plan = await asyncio.to_thread(build)
+            else:
+                dropped, request, plan = build()
+        except BaseException:
+            await tools.close()
+            raise
         return PreparedTurn(
             owner=owner,
             response_id=new_id("resp"),
@@ -241,9 +269,11 @@ class TurnPreparer:
             store=body.store is not False,
             tools=tools,
             dropped_items=dropped,
+            compaction=plan,
+            compactor=self._compactor,
         )
 
-    async def _history(
+    async def history(
         self, owner: str, conversation_id: str | None, previous_response_id: str | None
     ) -> list[Item]:
         if conversation_id is not None:

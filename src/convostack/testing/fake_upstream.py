@@ -24,6 +24,8 @@ Endpoints and behaviour, all deterministic from the request:
   `max_tokens` below the reply's word count cuts the reply there, with `finish_reason:
   "length"`. After tool results (a last message with role `tool`), it answers in text.
   Usage counts words: prompt = words in all message texts, completion = words in the reply.
+- `POST /tokenize` (beside `/v1`, as vLLM has it): `{"count": <words>}` for a chat request's
+  `messages`, the same count as `usage.prompt_tokens`.
 - `POST /v1/embeddings`: one vector per input, `dimensions` long (default 8), from the
   SHA-256 of the input; values are multiples of 1/128 so float32 keeps them exact.
   `encoding_format: "base64"` gives little-endian float32 in base64.
@@ -120,6 +122,10 @@ def _last_user_text(messages: Sequence[Any]) -> str:
     return ""
 
 
+def _prompt_words(messages: Sequence[Any]) -> int:
+    return sum(len(_text(m.get("content")).split()) for m in messages if isinstance(m, dict))
+
+
 def _pieces(text: str, count: int) -> list[str]:
     """`text` cut into `count` (or fewer) pieces that join back to it exactly."""
     size = max(1, -(-len(text) // count))
@@ -207,6 +213,7 @@ class FakeUpstream:
                 Route("/v1/models", self.list_models, methods=["GET"]),
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/tokenize", self.tokenize, methods=["POST"]),
                 Route("/fake/requests", self.recorded, methods=["GET"]),
                 # For bench/ peers only (agentic-api, smg): see the block at `responses`.
                 Route("/health", self.health, methods=["GET"]),
@@ -261,9 +268,7 @@ class FakeUpstream:
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
         if isinstance(limit, int) and len(reply.split()) > limit:
             reply, finish = " ".join(reply.split()[:limit]), "length"
-        prompt_words = sum(
-            len(_text(m.get("content")).split()) for m in messages if isinstance(m, dict)
-        )
+        prompt_words = _prompt_words(messages)
         usage = {
             "prompt_tokens": prompt_words,
             "completion_tokens": len(reply.split()),
@@ -317,6 +322,13 @@ class FakeUpstream:
         return _json(response)
 
     # --- end of the block for bench/ peers -----------------------------------------------
+
+    async def tokenize(self, request: Request) -> Response:
+        """vLLM's count of a chat request: here, as in `usage`, its words."""
+        body = orjson.loads(await request.body())
+        count = _prompt_words(body.get("messages") or [])
+        return Response(orjson.dumps({"count": count, "max_model_len": 32768}),
+                        media_type="application/json")  # fmt: skip
 
     async def embeddings(self, request: Request) -> Response:
         body = orjson.loads(await request.body())

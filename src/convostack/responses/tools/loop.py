@@ -27,6 +27,12 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
 
 from convostack.providers.base import JSONDict
+from convostack.responses.compaction import (
+    CompactionPlan,
+    summary_message,
+    summary_request,
+    summary_text,
+)
 from convostack.responses.context import to_messages
 from convostack.responses.output import CallShape, Event, OutputBuilder, item_added, item_done
 from convostack.responses.tools.base import TurnTools
@@ -47,12 +53,18 @@ class ToolLoop:
         self.output: list[JSONDict] = []
         self.usage: JSONDict | None = None
         self.incomplete_reason: str | None = None
+        self.compaction_summary: str | None = None
         self._failures: dict[str, int] = {}
         self._tripped = False
 
     async def events(self, streaming: bool) -> AsyncIterator[Event]:
         turn = self._turn
         messages = list(turn.request["messages"])
+        if turn.compaction is not None:
+            async for event in self._compact(turn.compaction):
+                yield event
+            summary = self.compaction_summary or ""
+            messages = [summary_message(summary), *messages[turn.compaction.history_messages :]]
         async for event in self._opening():
             yield event
         messages += to_messages(self.output)
@@ -89,6 +101,22 @@ class ToolLoop:
                 return
             messages += to_messages(made)
         self.incomplete_reason = "max_tool_iterations"
+
+    async def _compact(self, plan: CompactionPlan) -> AsyncIterator[Event]:
+        """`context_management`: a summary first, standing for the history from now on."""
+        turn = self._turn
+        placeholder = turn.compactor.item("", plan.covers, turn.route.public_id)
+        index = len(self.output)
+        yield item_added(index, {**placeholder, "encrypted_content": ""})
+        yield _about("response.compaction.compacting", index, placeholder)
+        request = summary_request(turn.route.model.id, plan.items, plan.summary)
+        completion = await turn.route.provider.chat(request)
+        self._count(completion.get("usage"))
+        self.compaction_summary = summary_text(completion)
+        item = turn.compactor.item(self.compaction_summary, plan.covers, turn.route.public_id)
+        item["id"] = placeholder["id"]
+        self.output.append(item)
+        yield item_done(index, item)
 
     async def _opening(self) -> AsyncIterator[Event]:
         """Items before the first model call: tool lists, calls approved in the input."""
