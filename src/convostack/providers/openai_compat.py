@@ -212,6 +212,9 @@ class OpenAICompatProvider:
                 entry["embedding"] = _decode_base64_floats(entry["embedding"])
         return result
 
+    async def moderations(self, request: JSONDict) -> JSONDict:
+        return await self._call("POST", "/moderations", request)
+
     async def count_tokens(self, request: JSONDict) -> int | None:
         """vLLM and SGLang count a chat request at `POST /tokenize` beside `/v1`; an
         engine without it is asked once, then no more."""

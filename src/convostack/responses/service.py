@@ -32,6 +32,7 @@ from convostack.providers.router import ModelRouter
 from convostack.responses.compact import CompactService
 from convostack.responses.compaction import Compactor
 from convostack.responses.models import ResponseCreate
+from convostack.responses.moderation import mode, moderate, text_of
 from convostack.responses.output import Event, usage_object
 from convostack.responses.sealing import Sealer
 from convostack.responses.tools.loop import ToolLoop
@@ -84,6 +85,7 @@ class ResponseService:
         compactor: Compactor | None = None,
     ):
         self._store = store
+        self._models = models
         self._limits = conversations.limits
         self._tool_settings = tool_settings or ToolSettings()
         settings = self._tool_settings
@@ -148,15 +150,19 @@ class ResponseService:
 
     async def finish(self, turn: PreparedTurn, loop: ToolLoop) -> JSONDict:
         """Keep a turn the model finished: append to the conversation, store the response."""
-        reason = loop.incomplete_reason
+        withheld = await self._moderate_output(turn, loop)
+        reason = "content_filter" if withheld else loop.incomplete_reason
         status = "incomplete" if reason else "completed"
         response = turn.envelope(
             status,
-            loop.output,
+            [] if withheld else loop.output,
             usage=usage_object(loop.usage),
             incomplete_reason=reason,
             completed_at=int(time.time()) if status == "completed" else None,
         )
+        if withheld:  # kept as a response, but nothing of the turn enters the conversation
+            await self._keep(turn, response)
+            return response
         output_items = [
             NewItem(item["id"], item["type"], orjson.dumps(item), fresh=True)
             for item in loop.output
@@ -185,6 +191,15 @@ class ResponseService:
                 f"'{turn.conversation_id}'. Leave 'id' out to get a new one.",
             ) from None
         return response
+
+    async def _moderate_output(self, turn: PreparedTurn, loop: ToolLoop) -> bool:
+        """Moderate the output where the request asks; True when `block` withholds it."""
+        spec = turn.body.moderation
+        if spec is None or mode(spec, "output") is None:
+            return False
+        result = await moderate(self._models, spec, "output", text_of(loop.output))
+        turn.moderation["output"] = result
+        return mode(spec, "output") == "block" and bool(result.get("flagged"))
 
     async def keep_failure(
         self, turn: PreparedTurn, exc: BaseException, output: list[JSONDict] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -32,6 +32,7 @@ from convostack.responses.models import (
     NamedToolChoice,
     ResponseCreate,
 )
+from convostack.responses.moderation import mode, moderate, text_of
 from convostack.responses.tools import ToolBox, check_tools
 from convostack.responses.tools.base import PrepareContext
 from convostack.responses.tools.mcp_pool import McpSessionPool
@@ -55,6 +56,7 @@ class PreparedTurn:
     compactor: Compactor
     dropped_items: int = 0
     compaction: CompactionPlan | None = None
+    moderation: dict[str, JSONDict] = field(default_factory=dict)  # by side: input, output
 
     def envelope(self, status: str, output: list[JSONDict], **extra: Any) -> JSONDict:
         response = response_object(
@@ -68,12 +70,21 @@ class PreparedTurn:
             output=output,
             **extra,
         )
+        if self.moderation:
+            response["moderation"] = {side: self.moderation.get(side, _NOT_MODERATED)
+                                      for side in ("input", "output")}  # fmt: skip
         if self.dropped_items:
             # truncation "auto" says what it did: how many of the oldest items the model
             # did not see (an extension field; the client keeps unknown fields).
             response["truncation_details"] = {"dropped_items": self.dropped_items}
         return response
 
+
+_NOT_MODERATED = {
+    "type": "error",
+    "code": "not_moderated",
+    "message": "The request's moderation policy does not cover this side.",
+}
 
 # Items a turn parses and turns into messages on the loop; more are done in a thread
 # (1,000 items take about 2 ms to parse and 1 to turn into messages).
@@ -213,6 +224,10 @@ class TurnPreparer:
                 conversation_id, len(history), len(input_items.items) + 1, "conversation"
             )
         new_input = [orjson.loads(item.body) for item in input_items.items]
+        moderated: dict[str, JSONDict] = {}
+        if body.moderation is not None and mode(body.moderation, "input"):
+            text = text_of(new_input)
+            moderated["input"] = await moderate(self._models, body.moderation, "input", text)
         # Tools are prepared last, from what came before: an MCP server is contacted only
         # for a request that is otherwise sound.
         tools = await ToolBox.prepare(
@@ -271,6 +286,7 @@ class TurnPreparer:
             dropped_items=dropped,
             compaction=plan,
             compactor=self._compactor,
+            moderation=moderated,
         )
 
     async def history(

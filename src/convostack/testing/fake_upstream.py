@@ -24,6 +24,7 @@ Endpoints and behaviour, all deterministic from the request:
   `max_tokens` below the reply's word count cuts the reply there, with `finish_reason:
   "length"`. After tool results (a last message with role `tool`), it answers in text.
   Usage counts words: prompt = words in all message texts, completion = words in the reply.
+- `POST /v1/moderations`: flags every input that holds the word `forbidden` (`violence`).
 - `POST /tokenize` (beside `/v1`, as vLLM has it): `{"count": <words>}` for a chat request's
   `messages`, the same count as `usage.prompt_tokens`.
 - `POST /v1/embeddings`: one vector per input, `dimensions` long (default 8), from the
@@ -214,6 +215,7 @@ class FakeUpstream:
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
                 Route("/tokenize", self.tokenize, methods=["POST"]),
+                Route("/v1/moderations", self.moderations, methods=["POST"]),
                 Route("/fake/requests", self.recorded, methods=["GET"]),
                 # For bench/ peers only (agentic-api, smg): see the block at `responses`.
                 Route("/health", self.health, methods=["GET"]),
@@ -322,6 +324,20 @@ class FakeUpstream:
         return _json(response)
 
     # --- end of the block for bench/ peers -----------------------------------------------
+
+    async def moderations(self, request: Request) -> Response:
+        """Flags any text holding the word `forbidden` (category `violence`)."""
+        body = orjson.loads(await request.body())
+        texts = body.get("input")
+        texts = texts if isinstance(texts, list) else [texts]
+        results = []
+        for text in texts:
+            flagged = "forbidden" in str(text)
+            results.append({"flagged": flagged, "categories": {"violence": flagged},
+                            "category_scores": {"violence": 0.99 if flagged else 0.01},
+                            "category_applied_input_types": {"violence": ["text"]}})  # fmt: skip
+        answer = {"id": "modr-fake", "model": body.get("model", ""), "results": results}
+        return Response(orjson.dumps(answer), media_type="application/json")
 
     async def tokenize(self, request: Request) -> Response:
         """vLLM's count of a chat request: here, as in `usage`, its words."""

@@ -17,7 +17,7 @@ from convostack.testing.upstream import FAKE_MODEL, Upstream
 
 @pytest.fixture(scope="package")
 def upstream() -> Iterator[Upstream]:
-    with fake_upstream_server(models=[FAKE_MODEL, "gpt-4.1"]) as url:
+    with fake_upstream_server(models=[FAKE_MODEL, "gpt-4.1", "omni-moderation-latest"]) as url:
         yield Upstream(url)
 
 
