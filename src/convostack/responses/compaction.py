@@ -32,6 +32,8 @@ SUMMARY_PROMPT = (
     "Leave out pleasantries and repetition. Write plain text, in the conversation's "
     "language, in the third person, with no preamble."
 )
+# A summary is bounded like any answer, so that summaries of summaries cannot grow.
+SUMMARY_MAX_TOKENS = 2048
 SUMMARY_HEADER = "Summary of the earlier conversation (it stands for the messages before it):"
 
 
@@ -157,6 +159,7 @@ def summary_request(native_model: str, items: list[Item], summary: str | None) -
             lines.append(f"{message['role']}: {text}")
     return {
         "model": native_model,
+        "max_tokens": SUMMARY_MAX_TOKENS,
         "messages": [
             {"role": "system", "content": SUMMARY_PROMPT},
             {"role": "user", "content": "\n\n".join(lines) or "(nothing yet)"},
