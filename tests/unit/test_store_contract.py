@@ -30,6 +30,14 @@ def _item(item_id: str, body: bytes | None = None) -> NewItem:
     return NewItem(id=item_id, type="message", body=body or f'{{"id":"{item_id}"}}'.encode())
 
 
+async def _find(store: Store, owner: str, item_id: str) -> bytes:
+    """The one item find_items finds; ItemMissing when it finds none."""
+    found = await store.find_items(owner, [item_id])
+    if item_id not in found:
+        raise ItemMissing(item_id)
+    return found[item_id]
+
+
 def _items(*ids: str) -> list[NewItem]:
     return [_item(i) for i in ids]
 
@@ -85,7 +93,7 @@ async def test_conversation_lifecycle_and_owner_scoping(store: Store) -> None:
         with pytest.raises(ConversationMissing):
             await call
     with pytest.raises(ItemMissing):
-        await store.find_item(OTHER, "a")
+        await _find(store, OTHER, "a")
     with pytest.raises(ResponseMissing):
         await store.get_response(OWNER, "resp_x")  # the failed turn stored nothing
     assert await _ids(store, "conv_1") == ["a", "b"]
@@ -93,7 +101,7 @@ async def test_conversation_lifecycle_and_owner_scoping(store: Store) -> None:
     with pytest.raises(ConversationMissing):
         await store.get_item(OWNER, "conv_1", "a")
     with pytest.raises(ItemMissing):
-        await store.find_item(OWNER, "a")
+        await _find(store, OWNER, "a")
     with pytest.raises(ConversationMissing):
         await store.delete_conversation(OWNER, "conv_1")
 
@@ -103,7 +111,7 @@ async def test_bodies_come_back_byte_for_byte(store: Store) -> None:
     await store.create_conversation(OWNER, ConversationRow("conv_b", 1, {}), [_item("x", odd)])
     await store.append_items(OWNER, "conv_b", [_item("y", odd + b" ")])
     assert await store.get_item(OWNER, "conv_b", "x") == odd
-    assert await store.find_item(OWNER, "y") == odd + b" "
+    assert await _find(store, OWNER, "y") == odd + b" "
     assert await store.all_items(OWNER, "conv_b") == [odd, odd + b" "]
     page = await store.list_items(OWNER, "conv_b", after=None, limit=5, order="desc")
     assert page.bodies == [odd + b" ", odd]
@@ -117,7 +125,7 @@ async def test_pages_skip_tombstones_and_cursors_may_name_them(store: Store) -> 
     with pytest.raises(ItemMissing):
         await store.get_item(OWNER, "conv_p", "i2")
     with pytest.raises(ItemMissing):
-        await store.find_item(OWNER, "i2")
+        await _find(store, OWNER, "i2")
     first = await store.list_items(OWNER, "conv_p", after=None, limit=2, order="asc")
     assert (first.ids, first.has_more) == (["i0", "i1"], True)
     after_tombstone = await store.list_items(OWNER, "conv_p", after="i2", limit=2, order="asc")
@@ -208,8 +216,8 @@ async def test_find_item_takes_the_newest_of_the_owners(store: Store) -> None:
     await store.create_conversation(
         OTHER, ConversationRow("conv_other", 1, {}), [_item("same", b'{"v":3}')]
     )
-    assert await store.find_item(OWNER, "same") == b'{"v":1}'
-    assert await store.find_item(OTHER, "same") == b'{"v":3}'
+    assert await _find(store, OWNER, "same") == b'{"v":1}'
+    assert await _find(store, OTHER, "same") == b'{"v":3}'
 
 
 async def test_turns_are_all_or_nothing_and_adjacent(store: Store) -> None:
@@ -290,7 +298,7 @@ async def test_any_item_id_round_trips_and_keys_no_row_can_have_find_nothing(
     assert await _ids(store, "conv_o") == odd
     for item_id in odd:
         assert await store.get_item(OWNER, "conv_o", item_id) == _item(item_id).body
-        assert await store.find_item(OWNER, item_id) == _item(item_id).body
+        assert await _find(store, OWNER, item_id) == _item(item_id).body
     page = await store.list_items(OWNER, "conv_o", after=odd[0], limit=5, order="asc")
     assert page.ids == odd[1:]
     with pytest.raises(DuplicateItemId) as duplicate:

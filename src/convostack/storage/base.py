@@ -213,18 +213,12 @@ class Store(Protocol):
         """Raises ConversationMissing or ItemMissing."""
         ...
 
-    async def find_item(self, owner: str, item_id: str) -> bytes:
-        """The newest stored item with this id in any of the owner's conversations.
-
-        Raises ItemMissing.
-        """
-        ...
-
     async def find_items(
         self, owner: str, item_ids: Sequence[str], *, max_bytes: int | None = None
     ) -> dict[str, bytes]:
-        """find_item for many ids in one call: each id found, with its item's body (ids
-        not found are left out). Raises CopiesTooLarge, having read no body, when the
+        """The newest live item with each id in any of the owner's conversations, for
+        many ids in one call: each id found, with its item's body (ids not found are
+        left out). Raises CopiesTooLarge, having read no body, when the
         items' sizes, each counted as often as `item_ids` names it, pass `max_bytes`."""
         ...
 

@@ -472,12 +472,6 @@ class PostgresStore:
             raise ItemMissing(item_id)
         return _conversation(row)
 
-    async def find_item(self, owner: str, item_id: str) -> bytes:
-        found = await self.find_items(owner, [item_id])
-        if item_id not in found:
-            raise ItemMissing(item_id)
-        return found[item_id]
-
     async def find_items(
         self, owner: str, item_ids: Sequence[str], *, max_bytes: int | None = None
     ) -> dict[str, bytes]:

@@ -401,12 +401,6 @@ class SqliteStore:
 
         return await self._write(op)
 
-    async def find_item(self, owner: str, item_id: str) -> bytes:
-        found = await self._read(lambda conn: _find_items(conn, owner, [item_id], None))
-        if item_id not in found:
-            raise ItemMissing(item_id)
-        return found[item_id]
-
     async def find_items(
         self, owner: str, item_ids: Sequence[str], *, max_bytes: int | None = None
     ) -> dict[str, bytes]:
