@@ -57,6 +57,17 @@ class _Message:
 
 
 @dataclass
+class _Reasoning:
+    """An engine's reasoning (vLLM's reasoning parsers: `reasoning_content` or
+    `reasoning` beside `content`), kept as a `reasoning` item before the answer."""
+
+    index: int
+    item: JSONDict
+    text: list[str] = field(default_factory=list)
+    done: bool = False  # closed once the answer (or a call) begins
+
+
+@dataclass
 class _Call:
     index: int
     item: JSONDict
@@ -77,8 +88,9 @@ class OutputBuilder:
         self._shape_of = shape_of
         self.ignored_calls = 0
         self.size = 0  # characters of text and arguments so far
-        self._items: list[_Message | _Call] = []
+        self._items: list[_Message | _Reasoning | _Call] = []
         self._message: _Message | None = None
+        self._reasoning: _Reasoning | None = None
         self._calls: dict[int, _Call] = {}  # by the provider's tool call index
         self._dropped_calls: set[int] = set()
         self.finish_reason: str | None = None
@@ -93,6 +105,9 @@ class OutputBuilder:
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or choice.get("message") or {}
+            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(thought, str) and thought:
+                events += self._thought(thought)
             text = delta.get("content")
             if text:
                 events += self._text(text)
@@ -102,8 +117,37 @@ class OutputBuilder:
                 self.finish_reason = choice["finish_reason"]
         return events
 
-    def _text(self, text: str) -> list[Event]:
+    def _thought(self, text: str) -> list[Event]:
         events: list[Event] = []
+        if self._reasoning is None:
+            item = {"id": new_item_id("reasoning"), "type": "reasoning", "status": "in_progress",
+                    "summary": [], "content": []}  # fmt: skip
+            self._reasoning = _Reasoning(self._next_index(), item)
+            self._items.append(self._reasoning)
+            events.append(self._added(self._reasoning.index, item))
+        self._reasoning.text.append(text)
+        self.size += len(text)
+        events.append(
+            {"type": "response.reasoning_text.delta", "item_id": self._reasoning.item["id"],
+             "output_index": self._reasoning.index, "content_index": 0, "delta": text}
+        )  # fmt: skip
+        return events
+
+    def _thought_done(self, status: str = "completed") -> list[Event]:
+        entry = self._reasoning
+        if entry is None or entry.done:
+            return []
+        entry.done = True
+        item = entry.item
+        item["status"] = status
+        text = "".join(entry.text)
+        item["content"] = [{"type": "reasoning_text", "text": text}]
+        where = {"item_id": item["id"], "output_index": entry.index, "content_index": 0}
+        return [{"type": "response.reasoning_text.done", **where, "text": text},
+                item_done(entry.index, item)]  # fmt: skip
+
+    def _text(self, text: str) -> list[Event]:
+        events: list[Event] = self._thought_done()
         if self._message is None:
             item = {"id": new_item_id("message"), "type": "message", "status": "in_progress",
                     "role": "assistant", "content": []}  # fmt: skip
@@ -129,6 +173,7 @@ class OutputBuilder:
         function = delta.get("function") or {}
         call = self._calls.get(key)
         if call is None:
+            events += self._thought_done()
             if key in self._dropped_calls or self._over_call_limit():
                 self.ignored_calls += key not in self._dropped_calls
                 self._dropped_calls.add(key)
@@ -190,6 +235,9 @@ class OutputBuilder:
                 events.append({"type": "response.output_text.done", **common, "text": text,
                                "logprobs": []})  # fmt: skip
                 events.append({"type": "response.content_part.done", **common, "part": part})
+            elif isinstance(entry, _Reasoning):
+                events += self._thought_done(status)
+                continue
             else:
                 item["arguments"] = "".join(entry.arguments)
                 shape = entry.shape

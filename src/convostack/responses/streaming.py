@@ -31,7 +31,7 @@ def replay_events(response: JSONDict) -> Iterator[Event]:
     yield {"type": "response.in_progress", "response": snapshot}
     for index, item in enumerate(response["output"]):
         started = {**item, "status": "in_progress"} if "status" in item else dict(item)
-        if item["type"] == "message":
+        if item["type"] in ("message", "reasoning"):
             started["content"] = []
         elif item["type"] in ("function_call", "mcp_call"):
             started["arguments"] = ""
@@ -74,6 +74,11 @@ def _tool_item_events(index: int, item: JSONDict) -> Iterator[Event]:
         yield {"type": "response.mcp_call_arguments.done", **where, "arguments": item["arguments"]}
         outcome = "failed" if item.get("status") == "failed" else "completed"
         yield {"type": f"response.mcp_call.{outcome}", **where}
+    elif item["type"] == "reasoning":
+        for index, part in enumerate(item.get("content") or []):
+            at = {**where, "content_index": index}
+            yield {"type": "response.reasoning_text.delta", **at, "delta": part["text"]}
+            yield {"type": "response.reasoning_text.done", **at, "text": part["text"]}
 
 
 async def as_async(events: Iterator[Event]) -> AsyncIterator[Event]:

@@ -21,6 +21,8 @@ Endpoints and behaviour, all deterministic from the request:
   calls (each after the previous round's tool results); `loop ...` calls for ever (a model
   that never stops), unless `tool_choice` is `"none"`; `... then <fault>` answers with that
   fault (below) once tool results are in; `?name` calls a tool no request offered. A
+  last user message that starts with `think ` gets reasoning first, as vLLM's reasoning
+  parsers give it (`reasoning_content`), then the answer. A
   `max_tokens` below the reply's word count cuts the reply there, with `finish_reason:
   "length"`. After tool results (a last message with role `tool`), it answers in text.
   Usage counts words: prompt = words in all message texts, completion = words in the reply.
@@ -121,6 +123,14 @@ def _last_user_text(messages: Sequence[Any]) -> str:
         if isinstance(message, dict) and message.get("role") == "user":
             return _text(message.get("content"))
     return ""
+
+
+def _thinks(reply: str) -> bool:
+    return reply.startswith("echo: think ")
+
+
+def _thought(reply: str) -> str:
+    return "first I consider: " + reply.removeprefix("echo: think ").split(" [", 1)[0]
 
 
 def _prompt_words(messages: Sequence[Any]) -> int:
@@ -287,6 +297,8 @@ class FakeUpstream:
             )  # fmt: skip
             return StreamingResponse(_sse(chunks, fault, record), media_type="text/event-stream")
         message: JSONDict = {"role": "assistant", "content": None if calls else reply}
+        if _thinks(reply):
+            message["reasoning_content"] = _thought(reply)
         if calls:
             message["tool_calls"] = calls
         completion = {
@@ -441,6 +453,8 @@ def _chunks(
         return out
 
     chunks = [chunk({"role": "assistant", "content": None if calls else ""})]
+    if _thinks(reply):  # a reasoning engine (vLLM's parsers): its thoughts come first
+        chunks += [chunk({"reasoning_content": p}) for p in _pieces(_thought(reply), 2)]
     if not calls:
         chunks += [chunk({"content": piece}) for piece in _pieces(reply, pieces)]
         chunks.append(chunk({}, finish))

@@ -70,3 +70,24 @@ def test_chat_completions_match_the_types(http: httpx2.Client) -> None:
     assert chunks
     for chunk in chunks:
         assert_exact(ChatCompletionChunk, chunk)
+
+
+def test_an_engines_reasoning_becomes_a_reasoning_item(http: httpx2.Client) -> None:
+    plain = _post(http, "/v1/responses", {"model": MODEL, "input": "think about tea"})
+    assert_exact(Response, plain)
+    reasoning, message = plain["output"]
+    assert reasoning["type"] == "reasoning"
+    assert reasoning["content"] == [
+        {"type": "reasoning_text", "text": "first I consider: about tea"}
+    ]
+    assert message["type"] == "message"
+    body = {"model": MODEL, "input": "think about tea", "stream": True}
+    with http.stream("POST", "/v1/responses", json=body) as answer:
+        events = [orjson.loads(line[6:]) for line in answer.iter_lines()
+                  if line.startswith("data: ")]  # fmt: skip
+    kinds = [event["type"] for event in events]
+    assert kinds.index("response.reasoning_text.done") < kinds.index("response.output_text.delta")
+    for event in events:
+        assert_exact(ResponseStreamEvent, event)
+    final = events[-1]["response"]
+    assert final["output"][0]["content"] == reasoning["content"]
