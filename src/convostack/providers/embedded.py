@@ -67,7 +67,9 @@ log = logging.getLogger(__name__)
 MAX_SOCKET_PATH = 100
 _END = object()
 # Request keys that are ours or OpenAI's bookkeeping, never the runtime's business.
-_DROPPED_KEYS = ("model", "user", "store", "metadata", "stream", "stream_options")
+_DROPPED_KEYS = (
+    "model", "user", "store", "metadata", "stream", "stream_options", "prompt_cache_key",
+)  # fmt: skip
 _FIELD_IN_MESSAGE = re.compile(r"Field '([A-Za-z_][A-Za-z0-9_]*)'")
 
 OnChunk = Callable[[JSONDict], object]

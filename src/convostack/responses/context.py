@@ -187,6 +187,8 @@ def chat_request(
         value = getattr(body, ours)
         if value is not None:
             request[theirs] = value
+    if body.prompt_cache_key:  # a cache-affinity hint engines and routers understand
+        request["prompt_cache_key"] = body.prompt_cache_key
     text_format = body.text.format if body.text else None
     if isinstance(text_format, TextFormatJsonSchema):
         schema: JSONDict = {"name": text_format.name, "schema": text_format.schema_}

@@ -70,3 +70,10 @@ def test_a_tool_choice_naming_what_is_not_in_tools_is_a_400(
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model=MODEL, input="hi", tools=FUNCTIONS, tool_choice=choice)
     assert caught.value.body["param"] == param  # type: ignore[index]
+
+
+def test_prompt_cache_key_reaches_the_engine(client: openai.OpenAI, upstream: Upstream) -> None:
+    client.responses.create(model=MODEL, input="hi", prompt_cache_key="user-42")
+    assert upstream.chat_requests()[-1]["prompt_cache_key"] == "user-42"
+    client.responses.create(model=MODEL, input="hi")
+    assert "prompt_cache_key" not in upstream.chat_requests()[-1]
