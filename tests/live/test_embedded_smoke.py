@@ -104,3 +104,17 @@ def test_a_default_server_answers_gpt_4_1_with_the_embedded_model(
     response = client.responses.create(model="gpt-4.1", input="Say hi.", max_output_tokens=16)
     assert response.model == text_model_id
     assert response.output_text.strip()
+
+
+def test_input_tokens_are_the_models_own_count(client: openai.OpenAI, text_model_id: str) -> None:
+    counted = client.responses.input_tokens.count(
+        model=text_model_id, input="Name one colour.", instructions="Answer in one word."
+    )
+    response = client.responses.create(
+        model=text_model_id, input="Name one colour.", instructions="Answer in one word.",
+        max_output_tokens=16, temperature=0,
+    )  # fmt: skip
+    assert response.usage is not None
+    assert (
+        counted.input_tokens == response.usage.input_tokens
+    )  # llama.cpp's count, template included
