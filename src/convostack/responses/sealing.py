@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_FILE = "sealing.key"
 _NONCE = 12
@@ -30,7 +28,16 @@ class Sealer:
     def __init__(self, key: bytes):
         if len(key) != 32:
             raise ValueError("a sealing key is 32 bytes")
-        self._aead = AESGCM(key)
+        self._key = key
+        self._cipher: Any = None  # made on first use: `cryptography` loads in ~50 ms
+
+    @property
+    def _aead(self) -> Any:
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._cipher = AESGCM(self._key)
+        return self._cipher
 
     def seal(self, payload: dict[str, Any], purpose: str) -> str:
         nonce = secrets.token_bytes(_NONCE)
@@ -41,6 +48,8 @@ class Sealer:
         raw = token.encode()
         if not raw.startswith(_VERSION):
             raise SealBroken("not sealed by this server")
+        from cryptography.exceptions import InvalidTag
+
         try:
             blob = base64.urlsafe_b64decode(raw[len(_VERSION) :])
             plain = self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], purpose.encode())

@@ -15,17 +15,15 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-from mcp import Client
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolRequest, CallToolRequestParams, CallToolResult, Tool
-from mcp.types.jsonrpc import HEADER_MISMATCH
 
 from convostack.responses.tools.urls import scrub, secret_values, without_userinfo
+
+if TYPE_CHECKING:  # the SDK is imported on first use: a second at start-up otherwise
+    from mcp import Client
+    from mcp.types import CallToolResult, Tool
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +87,10 @@ class McpConnection:
     async def call_tool(
         self, name: str, arguments: dict[str, Any], seconds: float
     ) -> CallToolResult:
+        from mcp.shared.exceptions import MCPError
+        from mcp.types import CallToolRequest, CallToolRequestParams, CallToolResult
+        from mcp.types.jsonrpc import HEADER_MISMATCH
+
         async with self._using(seconds) as client:
             try:
                 # The request itself, not `Client.call_tool`: that lists the server's tools
@@ -175,6 +177,9 @@ class McpConnection:
 
     @contextlib.asynccontextmanager
     async def _streamable(self) -> AsyncIterator[Client]:
+        from mcp import Client
+        from mcp.client.streamable_http import streamable_http_client
+
         async with (
             httpx2.AsyncClient(headers=self._headers, timeout=self._http_timeout()) as http,
             Client(streamable_http_client(self.url, http_client=http)) as client,
@@ -183,6 +188,9 @@ class McpConnection:
 
     @contextlib.asynccontextmanager
     async def _sse(self) -> AsyncIterator[Client]:
+        from mcp import Client
+        from mcp.client.sse import sse_client
+
         transport = sse_client(self.url, headers=self._headers, timeout=self._connect_timeout)
         async with Client(transport) as client:
             yield client
@@ -206,13 +214,16 @@ class McpConnection:
             ) from None  # fmt: skip
         except McpFailure:
             raise
-        except MCPError as exc:  # the server answered: the session is still good
-            raise self._failure(exc) from None
         except Exception as exc:
-            self.broken = True
+            from mcp.shared.exceptions import MCPError
+
+            # An MCP error means the server answered: the session is still good.
+            self.broken = self.broken or not isinstance(exc, MCPError)
             raise self._failure(exc) from None
 
     def _failure(self, exc: BaseException) -> McpFailure:
+        from mcp.shared.exceptions import MCPError
+
         if isinstance(exc, McpFailure):
             return exc
         if isinstance(exc, BaseExceptionGroup):
