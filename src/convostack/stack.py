@@ -128,10 +128,13 @@ class Stack:
             bytes=config.max_stored_bytes_per_principal,
         )
         self.store = store or open_configured_store(config.database_url, quotas)
+        # By provider id, for what /v1/providers shows (none for providers given ready-made).
+        self.provider_settings: dict[str, ProviderSettings] = {}
         if providers is None:
             settings = provider_settings(config)
             providers = [create_provider(s) for s in settings]
             prefixed = {s.id for s in settings if s.prefix_models}
+            self.provider_settings = {s.id: s for s in settings}
         else:
             prefixed = set()
         if config.inference_mode != "live":

@@ -77,3 +77,13 @@ class InferenceProvider(Protocol):
     async def embeddings(self, request: JSONDict) -> JSONDict:
         """An `embeddings` list dict with float arrays; raises UnsupportedByProvider."""
         ...
+
+
+async def health_check(provider: InferenceProvider) -> None:
+    """Raises unless `provider` answers: its own `check_health()` if it has one (an
+    optional method), else listing its models, the cheapest call every provider has."""
+    check = getattr(provider, "check_health", None)
+    if check is not None:
+        await check()
+    else:
+        await provider.list_models()

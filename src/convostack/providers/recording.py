@@ -25,7 +25,7 @@ from typing import Any, Literal
 import orjson
 
 from convostack.errors import APIError, InternalError
-from convostack.providers.base import InferenceProvider, JSONDict, ModelInfo
+from convostack.providers.base import InferenceProvider, JSONDict, ModelInfo, health_check
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,9 @@ class RecordingProvider:
 
     async def list_models(self) -> list[ModelInfo]:
         return await self.inner.list_models()
+
+    async def check_health(self) -> None:
+        await health_check(self.inner)
 
     def _path(self, key: str) -> Path:
         test_id = current_test_id.get()

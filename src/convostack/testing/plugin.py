@@ -98,15 +98,24 @@ def stack_target(request: pytest.FixtureRequest) -> Iterator[Target]:
 
 
 @contextlib.contextmanager
-def configured_client(
+def configured_target(
     config: pytest.Config, settings: Mapping[str, object], db: str | None = None
-) -> Iterator[openai.OpenAI]:
-    """An `openai` client on a convostack of the tests' own `settings`, in-process or
-    spawned per --stack-config; skips the tests on a URL target, which keeps its own."""
+) -> Iterator[Target]:
+    """A convostack of the tests' own `settings`, in-process or spawned per
+    --stack-config; skips the tests on a URL target, which keeps its own."""
     spec: str = config.getoption("--stack-config")
     if spec.startswith(("http://", "https://")):
         pytest.skip("these tests configure their own convostack; a URL target cannot be")
-    with open_target(spec, db, settings) as target, target.http_client() as http:
+    with open_target(spec, db, settings) as target:
+        yield target
+
+
+@contextlib.contextmanager
+def configured_client(
+    config: pytest.Config, settings: Mapping[str, object], db: str | None = None
+) -> Iterator[openai.OpenAI]:
+    """An `openai` client on `configured_target(config, settings, db)`."""
+    with configured_target(config, settings, db) as target, target.http_client() as http:
         yield openai.OpenAI(base_url=target.base_url, api_key="k", http_client=http, max_retries=0)
 
 
