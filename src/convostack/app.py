@@ -21,6 +21,8 @@ from convostack.http import JSON, MAX_BODY_SCOPE_KEY, json_response
 from convostack.introspection.routes import routes as introspection_routes
 from convostack.limits import RateLimiter
 from convostack.models.routes import routes as models_routes
+from convostack.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from convostack.observability.middleware import ObservabilityMiddleware
 from convostack.providers.recording import TEST_ID_HEADER, current_test_id
 from convostack.responses.routes import routes as response_routes
 from convostack.routing import Route, Router, error_response
@@ -172,8 +174,14 @@ async def openapi_document(request: Request) -> Response:
     return Response(openapi.document_bytes(), media_type=JSON)
 
 
+async def metrics_text(request: Request) -> Response:
+    metrics = request.app.state.stack.telemetry.metrics
+    return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+
+
 def create_app(config: Config, stack: Stack | None = None) -> App:
     """Build the app; the Stack (store, services) starts with the app's lifespan."""
+    stack = stack or Stack(config)
     routes = [
         Route("/v1/health", health, ("GET",)),
         Route("/openapi.json", openapi_document, ("GET",)),
@@ -184,12 +192,16 @@ def create_app(config: Config, stack: Stack | None = None) -> App:
         *introspection_routes,
         *ui_routes,
     ]
+    if stack.telemetry.metrics is not None and config.metrics_port is None:
+        routes.append(Route("/metrics", metrics_text, ("GET",)))
     handler: ASGIApp = Router(routes)
     if config.inference_mode != "live":
         handler = TestIdMiddleware(handler)
     handler = _with_auth(handler, config)
     handler = GuardMiddleware(handler, max_body_bytes=config.max_body_bytes)
-    return App(handler, stack or Stack(config), routes)
+    if config.access_log or stack.telemetry.enabled:
+        handler = ObservabilityMiddleware(handler, stack.telemetry, access=config.access_log)
+    return App(handler, stack, routes)
 
 
 def _with_auth(app: ASGIApp, config: Config) -> ASGIApp:

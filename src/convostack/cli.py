@@ -18,12 +18,17 @@ from convostack.terminal import commands as terminal_commands
 log = logging.getLogger("convostack")
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: str = "text") -> None:
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if log_format == "json":
+        from convostack.observability.logs import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     # uvicorn's own start-up chatter is replaced by our one line; its errors still show.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
 
@@ -93,7 +98,7 @@ def serve(
         upstream_api_key=upstream_api_key,
         log_level=log_level,
     )
-    _configure_logging(config.log_level)
+    _configure_logging(config.log_level, config.log_format)
     from convostack.server import run
     from convostack.stack import StartupError, pull_missing_model
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 from convostack.config import Config, ConfigError
 from convostack.conversations.service import ConversationService
+from convostack.observability.instrumented import InstrumentedProvider, InstrumentedStore
+from convostack.observability.telemetry import Telemetry
+from convostack.observability.tracing import TracingUnavailable
 from convostack.providers import embedded_model
 from convostack.providers.base import InferenceProvider
 from convostack.providers.recording import RecordingProvider
@@ -120,8 +124,10 @@ class Stack:
         config: Config,
         store: Store | None = None,
         providers: list[InferenceProvider] | None = None,
+        telemetry: Telemetry | None = None,
     ):
         self.config = config
+        self.telemetry = telemetry or _telemetry(config)
         quotas = Quotas(
             conversations=config.max_conversations_per_principal,
             items=config.max_items_per_principal,
@@ -139,12 +145,20 @@ class Stack:
             prefixed = set()
         if config.inference_mode != "live":
             providers = [self._recorded(p) for p in providers]
+        if self.telemetry.enabled:
+            providers = [InstrumentedProvider(p, self.telemetry) for p in providers]
+            system = "postgresql" if config.database_url.startswith("postgres") else "sqlite"
+            self.store = cast(Store, InstrumentedStore(self.store, self.telemetry, system))
         self.models = ModelRouter(
             providers, prefixed, aliases=config.model_aliases, default_model=config.default_model
         )
         self.conversations = ConversationService(self.store, config.limits)
         self.responses = ResponseService(
-            self.store, self.conversations, self.models, config.tool_settings
+            self.store,
+            self.conversations,
+            self.models,
+            config.tool_settings,
+            observer=self.telemetry.observer,
         )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
@@ -176,3 +190,11 @@ class Stack:
         await self.responses.mcp_sessions.close()
         await self.models.close()
         await self.store.close()
+        self.telemetry.close()
+
+
+def _telemetry(config: Config) -> Telemetry:
+    try:
+        return Telemetry.from_config(config)
+    except TracingUnavailable as exc:
+        raise ConfigError(f"Invalid configuration: {exc}") from None

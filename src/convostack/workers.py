@@ -28,6 +28,8 @@ from types import FrameType
 from typing import NoReturn
 
 from convostack.config import Config
+from convostack.observability.metrics import prepare_multiprocess, scrape_registry, serve_on_port
+from convostack.observability.telemetry import Telemetry
 from convostack.stack import Stack, StartupError
 
 log = logging.getLogger("convostack")
@@ -38,8 +40,14 @@ _PR_SET_PDEATHSIG = 1
 
 
 def supervise(config: Config) -> None:
+    if config.metrics:
+        # Before anything imports prometheus-client: the workers count into files there.
+        prepare_multiprocess(config.home)
     with _listen(config.host, config.port) as sock:
-        asyncio.run(Stack(config).check_database())
+        # Only the database is checked: the workers have the telemetry, not this process.
+        asyncio.run(Stack(config, telemetry=Telemetry()).check_database())
+        if config.metrics and config.metrics_port is not None:
+            serve_on_port(config.host, config.metrics_port, scrape_registry())
         _Supervisor(config, sock).run()
 
 

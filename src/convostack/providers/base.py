@@ -87,3 +87,24 @@ async def health_check(provider: InferenceProvider) -> None:
         await check()
     else:
         await provider.list_models()
+
+
+class ProviderWrapper:
+    """A provider around another (to record, or to measure, its model calls): start,
+    close, the model list and the health check pass through to `inner`."""
+
+    def __init__(self, inner: InferenceProvider):
+        self.inner = inner
+        self.id = inner.id
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def list_models(self) -> list[ModelInfo]:
+        return await self.inner.list_models()
+
+    async def check_health(self) -> None:
+        await health_check(self.inner)

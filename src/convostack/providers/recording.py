@@ -25,7 +25,7 @@ from typing import Any, Literal
 import orjson
 
 from convostack.errors import APIError, InternalError
-from convostack.providers.base import InferenceProvider, JSONDict, ModelInfo, health_check
+from convostack.providers.base import InferenceProvider, JSONDict, ProviderWrapper
 
 log = logging.getLogger(__name__)
 
@@ -73,24 +73,11 @@ class _RecordedError(APIError):
     """An error replayed from a recording, with the status it had when recorded."""
 
 
-class RecordingProvider:
+class RecordingProvider(ProviderWrapper):
     def __init__(self, inner: InferenceProvider, mode: Mode, directory: Path):
-        self.inner = inner
-        self.id = inner.id
+        super().__init__(inner)
         self.mode = mode
         self.directory = directory
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def list_models(self) -> list[ModelInfo]:
-        return await self.inner.list_models()
-
-    async def check_health(self) -> None:
-        await health_check(self.inner)
 
     def _path(self, key: str) -> Path:
         test_id = current_test_id.get()
