@@ -199,8 +199,8 @@ def create_app(config: Config, stack: Stack | None = None) -> App:
         handler = TestIdMiddleware(handler)
     handler = _with_auth(handler, config)
     handler = GuardMiddleware(handler, max_body_bytes=config.max_body_bytes)
-    if config.access_log or stack.telemetry.enabled:
-        handler = ObservabilityMiddleware(handler, stack.telemetry, access=config.access_log)
+    # Always: every answer carries its x-request-id (the rest only when configured).
+    handler = ObservabilityMiddleware(handler, stack.telemetry, access=config.access_log)
     return App(handler, stack, routes)
 
 

@@ -125,7 +125,7 @@ class Config(BaseModel):
         "text", description="Log lines as text, or as one JSON object each (for collectors)."
     )
     access_log: bool = Field(
-        True,
+        False,
         description="One log line per request (logger convostack.access): method, path, "
         "status, duration, request id (also sent as the x-request-id header), principal.",
     )

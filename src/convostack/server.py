@@ -67,7 +67,7 @@ def serve(
     metrics = stack.telemetry.metrics
     if metrics is not None and config.metrics_port is not None and sockets is None:
         # One process: it serves its own counts (a worker's are served by its supervisor).
-        serve_on_port(config.host, config.metrics_port, metrics.registry)
+        serve_on_port(config.host, config.metrics_port, metrics.registry())
     limits = config.connection_limits
     raise_file_limit(limits)
     server_config = LimitedConfig(

@@ -170,6 +170,7 @@ class Stack:
         return RecordingProvider(provider, self.config.inference_mode, self.config.recording_dir)
 
     async def start(self) -> None:
+        self.telemetry.start()
         await self._start_store()
         await self.models.start()
 

@@ -47,7 +47,7 @@ class InstrumentedStore:
         self, name: str, method: Callable[..., Awaitable[Any]]
     ) -> Callable[..., Awaitable[Any]]:
         metrics, tracing = self._telemetry.metrics, self._telemetry.tracing
-        histogram = metrics.store_seconds.labels(name) if metrics else None
+        key = (name,)
         attributes = {"db.system": self._system, "db.operation.name": name}
 
         async def call(*args: Any, **kwargs: Any) -> Any:
@@ -64,8 +64,8 @@ class InstrumentedStore:
                     _failed(span, exc)
                 raise
             finally:
-                if histogram is not None:
-                    histogram.observe(time.perf_counter() - started)
+                if metrics is not None:
+                    metrics.store_call(key, time.perf_counter() - started)
                 if span is not None:
                     span.end()
 
@@ -102,11 +102,8 @@ class _ModelCall:
         input_tokens = int((usage or {}).get("prompt_tokens") or 0)
         output_tokens = int((usage or {}).get("completion_tokens") or 0)
         if metrics is not None:
-            metrics.upstream_seconds.labels(self._owner.id, self._endpoint).observe(elapsed)
-            if input_tokens:
-                metrics.tokens.labels(self._model, "input").inc(input_tokens)
-            if output_tokens:
-                metrics.tokens.labels(self._model, "output").inc(output_tokens)
+            metrics.model_call(self._owner.id, self._endpoint, elapsed)
+            metrics.tokens(self._model, input_tokens, output_tokens)
         if span is not None:
             span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
@@ -119,9 +116,8 @@ class _ModelCall:
         metrics = self._owner.telemetry.metrics
         if metrics is not None:
             status = str(exc.status) if isinstance(exc, APIError) else "error"
-            metrics.upstream_errors.labels(self._owner.id, self._endpoint, status).inc()
-            elapsed = time.perf_counter() - self._started
-            metrics.upstream_seconds.labels(self._owner.id, self._endpoint).observe(elapsed)
+            metrics.model_error(self._owner.id, self._endpoint, status)
+            metrics.model_call(self._owner.id, self._endpoint, time.perf_counter() - self._started)
         if self._span is not None:
             _failed(self._span, exc)
             self._span.end()

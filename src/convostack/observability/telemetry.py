@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from convostack.observability.hooks import NOT_OBSERVED, Observer
-from convostack.observability.metrics import Metrics
+from convostack.observability.metrics import Metrics, multiprocess_dir
 from convostack.observability.tracing import Tracing, tracing_wanted
 
 if TYPE_CHECKING:
@@ -28,7 +28,11 @@ class Telemetry:
     @classmethod
     def from_config(cls, config: Config, environ: Mapping[str, str] | None = None) -> Telemetry:
         environ = os.environ if environ is None else environ
-        metrics = Metrics() if config.metrics else None
+        metrics = None
+        if config.metrics:
+            # Several workers share their counts through files (metrics.py says how).
+            shared = multiprocess_dir(config.home) if config.workers > 1 else None
+            metrics = Metrics(shared)
         tracing = None
         if tracing_wanted(config.tracing, environ):
             tracing = Tracing.exporting(environ, config.trace_content)
@@ -38,6 +42,12 @@ class Telemetry:
     def enabled(self) -> bool:
         return self.metrics is not None or self.tracing is not None
 
+    def start(self) -> None:
+        if self.metrics is not None:
+            self.metrics.start()
+
     def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
         if self.tracing is not None:
             self.tracing.shutdown()

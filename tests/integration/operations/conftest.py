@@ -41,6 +41,7 @@ def operations_settings(upstream_url: str, mcp_url: str) -> dict[str, object]:
         "inference_mode": "live",  # the fake is the model: nothing to record
         "api_keys": [{"sha256": hash_key(KEY), "principal": "ops"}],
         "metrics": True,
+        "access_log": True,
         "mcp_servers": [
             {"server_label": "tools", "server_url": mcp_url, "require_approval": "never"}
         ],

@@ -1,8 +1,10 @@
-"""/metrics from `convostack serve`: right with several workers (each counts into its own
-files, any of them answers a scrape with the sum), and on a port of its own."""
+"""/metrics from `convostack serve`: right with several workers (each writes its counts
+to a file of its own, any of them answers a scrape with the sum), and on a port of its
+own (served by the supervisor, with workers)."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import httpx2
 import pytest
 import yaml
 
+from convostack.observability.metrics import FLUSH_SECONDS
 from convostack.testing.stack import free_port, serving_on_fake_upstream
 from convostack.testing.upstream import FAKE_MODEL
 
@@ -41,11 +44,12 @@ def test_two_workers_count_together(tmp_path: Path) -> None:
         with httpx2.Client(base_url=root) as http:
             before = scrape(http)
         _create_conversations(url, REQUESTS)
+        time.sleep(FLUSH_SECONDS + 0.5)  # the other worker's counts are that much behind
         for _ in range(6):  # whichever worker answers, the same sum
             with httpx2.Client(base_url=root) as http:
                 after = scrape(http)
             assert delta(before, after, "convostack_requests_total", **CREATED) == REQUESTS
-        files = list((tmp_path / "prometheus").glob("counter_*.db"))
+        files = list((tmp_path / "prometheus").glob("*.json"))
         assert len(files) == 2, "both workers should have served some of the requests"
 
 
@@ -55,6 +59,7 @@ def test_metrics_on_a_port_of_their_own(tmp_path: Path, workers: int) -> None:
     args = ("--workers", str(workers), "--config", _config(tmp_path, metrics_port=port))
     with serving_on_fake_upstream(tmp_path, *args, models=(FAKE_MODEL,)) as (_, url):
         _create_conversations(url, 5)
+        time.sleep(FLUSH_SECONDS + 0.5)  # for the supervisor, which reads the workers' files
         assert httpx2.get(url.removesuffix("/v1") + "/metrics").status_code == 404
         with httpx2.Client(base_url=f"http://127.0.0.1:{port}") as http:
             counted = scrape(http)
