@@ -425,6 +425,11 @@ def _from_file(path: Path) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
+def file_settings(path: Path) -> dict[str, Any]:
+    """The settings a YAML config file holds, not yet validated (ConfigError if unreadable)."""
+    return _from_file(path)
+
+
 def load_config(
     config_file: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
