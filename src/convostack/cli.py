@@ -13,6 +13,7 @@ import yaml
 from convostack import __version__
 from convostack.cli_options import config_option
 from convostack.config import Config, ConfigError, load_config
+from convostack.recordings_cli import recordings
 from convostack.terminal import commands as terminal_commands
 
 log = logging.getLogger("convostack")
@@ -176,6 +177,7 @@ def show_config(config_file: Path | None, sample: bool, reference: bool) -> None
     click.echo(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).rstrip())
 
 
+main.add_command(recordings)
 main.add_command(terminal_commands.chat)
 main.add_command(terminal_commands.conversations)
 

@@ -26,6 +26,7 @@ import orjson
 
 from convostack.errors import APIError, InternalError
 from convostack.providers.base import InferenceProvider, JSONDict, ProviderWrapper
+from convostack.providers.recording_index import RecordingIndex
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ def request_key(endpoint: str, request: JSONDict) -> tuple[str, JSONDict]:
     return digest[:24], normalised
 
 
-def _safe(test_id: str) -> str:
+def safe_test_id(test_id: str) -> str:
+    """The folder name of a test's recordings."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", test_id).strip("_")[:180] or "unnamed"
 
 
@@ -78,10 +80,11 @@ class RecordingProvider(ProviderWrapper):
         super().__init__(inner)
         self.mode = mode
         self.directory = directory
+        self.index = RecordingIndex(directory)
 
     def _path(self, key: str) -> Path:
         test_id = current_test_id.get()
-        folder = self.directory / _safe(test_id) if test_id else self.directory
+        folder = self.directory / safe_test_id(test_id) if test_id else self.directory
         return folder / f"{key}.json"
 
     def _load(self, endpoint: str, request: JSONDict) -> tuple[Path, JSONDict, JSONDict | None]:
@@ -103,6 +106,7 @@ class RecordingProvider(ProviderWrapper):
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"test_id": current_test_id.get(), **normalised, **result}
         path.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
+        self.index.add(path, record)
 
     @staticmethod
     def _error_record(exc: APIError) -> JSONDict:
