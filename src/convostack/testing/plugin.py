@@ -187,6 +187,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = chosen
 
 
+def only_in_library_mode(config: pytest.Config, why: str) -> None:
+    """Skip the test unless --stack-config is library: for tests that look inside this
+    process, or start processes of their own (once is enough)."""
+    if config.getoption("--stack-config") != "library":
+        pytest.skip(why)
+
+
 def inference_mode(config: pytest.Config) -> str:
     """--inference-mode as resolved (its default depends on the stack and setup)."""
     mode: str = config.stash[_options_key].inference_mode

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from convostack.testing.fake_upstream import fake_upstream_server
+from convostack.testing.plugin import only_in_library_mode
 from convostack.testing.stack import free_port, server_process
 
 REPO = Path(__file__).parents[3]
@@ -44,8 +45,7 @@ def test_client(client):
 
 @pytest.fixture(autouse=True)
 def _once(request: pytest.FixtureRequest) -> None:
-    if request.config.getoption("--stack-config") != "library":
-        pytest.skip("runs pytest processes of its own: once is enough")
+    only_in_library_mode(request.config, "runs pytest processes of its own: once is enough")
 
 
 @pytest.fixture

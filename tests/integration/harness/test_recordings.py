@@ -13,6 +13,7 @@ from convostack.config import Config
 from convostack.providers.recording import TEST_ID_HEADER, safe_test_id
 from convostack.providers.recording_index import RecordingIndex
 from convostack.testing.fake_upstream import fake_upstream_server
+from convostack.testing.plugin import only_in_library_mode
 from convostack.testing.stack import library_target
 from convostack.testing.upstream import FAKE_MODEL
 
@@ -21,8 +22,7 @@ TEST_ID = "tests/test_kept.py::test_kept"
 
 @pytest.fixture(autouse=True)
 def _once(request: pytest.FixtureRequest) -> None:
-    if request.config.getoption("--stack-config") != "library":
-        pytest.skip("records in-process: once is enough")
+    only_in_library_mode(request.config, "records in-process: once is enough")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from convostack.config import Config
 from convostack.observability.telemetry import Telemetry
 from convostack.observability.tracing import Tracing, tracing_wanted
 from convostack.stack import Stack
+from convostack.testing.plugin import only_in_library_mode
 from convostack.testing.stack import library_target
 from convostack.testing.upstream import FAKE_MODEL
 
@@ -26,9 +27,8 @@ CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 
 
 @pytest.fixture(autouse=True)
-def _in_process_only(request: pytest.FixtureRequest) -> None:
-    if request.config.getoption("--stack-config") != "library":
-        pytest.skip("spans are collected in this process: library mode only")
+def _once(request: pytest.FixtureRequest) -> None:
+    only_in_library_mode(request.config, "spans are collected in this process: library mode only")
 
 
 @pytest.fixture
