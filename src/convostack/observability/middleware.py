@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 import secrets
 import time
@@ -35,17 +36,31 @@ _PLAUSIBLE_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 UNMATCHED = "(none)"
 
 
-# A new id: this process's random prefix and a counter, unique across processes and
-# restarts, and a fifth of the cost of fresh random bytes per request.
-_PREFIX = "req_" + secrets.token_hex(8)
-_numbers = itertools.count(1)
+class _NewIds:
+    """New ids: a random prefix and a counter, a fifth of the cost of fresh random
+    bytes per request; the prefix is drawn again in each forked worker, so that ids stay
+    unique across the processes of `serve --workers N` (and across restarts)."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = "req_" + secrets.token_hex(8)
+        self._numbers = itertools.count(1)
+
+    def __call__(self) -> bytes:
+        return f"{self._prefix}{next(self._numbers):08x}".encode()
+
+
+_new_id = _NewIds()
 
 
 def _request_id(scope: Scope) -> bytes:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER and _PLAUSIBLE_ID.fullmatch(value):
             return bytes(value)
-    return f"{_PREFIX}{next(_numbers):08x}".encode()
+    return _new_id()
 
 
 class ObservabilityMiddleware:
