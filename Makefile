@@ -38,6 +38,16 @@ test-library: install
 test-server: install
 	$(BIN)/pytest -q tests/integration --stack-config=server
 
+# The integration suite against a server of yours (any convostack, or an OpenAI-compatible
+# deployment): make test-url URL=http://host:8321 [SETUP=embedded] [SUITE=base]. Tests
+# that configure their own stack skip themselves; the server's own config applies.
+SETUP ?= embedded
+SUITE ?= base
+.PHONY: test-url
+test-url: install
+	@test -n "$(URL)" || { echo "usage: make test-url URL=http://host:port [SETUP=embedded] [SUITE=base]" >&2; exit 2; }
+	$(BIN)/pytest -q tests/integration --stack-config=$(URL) --setup=$(SETUP) --suite=$(SUITE)
+
 # PostgreSQL: a throwaway server on 127.0.0.1, started here and stopped afterwards, for
 # the store tests, the replica tests and the integration suite in both modes (each mode on
 # a database of its own). The server's binaries come from Debian's packages when missing

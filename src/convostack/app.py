@@ -18,8 +18,11 @@ from convostack.config import Config
 from convostack.conversations.routes import routes as conversation_routes
 from convostack.errors import InternalError, ServiceUnavailableError
 from convostack.http import JSON, MAX_BODY_SCOPE_KEY, json_response
+from convostack.introspection.routes import routes as introspection_routes
 from convostack.limits import RateLimiter
 from convostack.models.routes import routes as models_routes
+from convostack.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from convostack.observability.middleware import ObservabilityMiddleware
 from convostack.providers.recording import TEST_ID_HEADER, current_test_id
 from convostack.responses.routes import routes as response_routes
 from convostack.routing import Route, Router, error_response
@@ -102,10 +105,12 @@ class TestIdMiddleware:
 
 
 class AppState:
-    """What endpoints reach through `request.app.state`."""
+    """What endpoints reach through `request.app.state`: the stack, and the routes (for
+    /v1/inspect/routes)."""
 
-    def __init__(self, stack: Stack):
+    def __init__(self, stack: Stack, routes: list[Route] | None = None):
         self.stack = stack
+        self.routes = routes or []
 
 
 class App:
@@ -113,9 +118,9 @@ class App:
     router; the lifespan events start and stop the Stack (or `lifespan()` does, for a
     caller driving the app in-process)."""
 
-    def __init__(self, handler: ASGIApp, stack: Stack):
+    def __init__(self, handler: ASGIApp, stack: Stack, routes: list[Route] | None = None):
         self._handler = handler
-        self.state = AppState(stack)
+        self.state = AppState(stack, routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -169,25 +174,34 @@ async def openapi_document(request: Request) -> Response:
     return Response(openapi.document_bytes(), media_type=JSON)
 
 
+async def metrics_text(request: Request) -> Response:
+    metrics = request.app.state.stack.telemetry.metrics
+    return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+
+
 def create_app(config: Config, stack: Stack | None = None) -> App:
     """Build the app; the Stack (store, services) starts with the app's lifespan."""
-    router = Router(
-        [
-            Route("/v1/health", health, ("GET",)),
-            Route("/openapi.json", openapi_document, ("GET",)),
-            *conversation_routes,
-            *response_routes,
-            *models_routes,
-            *chat_routes,
-            *ui_routes,
-        ]
-    )
-    handler: ASGIApp = router
+    stack = stack or Stack(config)
+    routes = [
+        Route("/v1/health", health, ("GET",)),
+        Route("/openapi.json", openapi_document, ("GET",)),
+        *conversation_routes,
+        *response_routes,
+        *models_routes,
+        *chat_routes,
+        *introspection_routes,
+        *ui_routes,
+    ]
+    if stack.telemetry.metrics is not None and config.metrics_port is None:
+        routes.append(Route("/metrics", metrics_text, ("GET",)))
+    handler: ASGIApp = Router(routes)
     if config.inference_mode != "live":
         handler = TestIdMiddleware(handler)
     handler = _with_auth(handler, config)
     handler = GuardMiddleware(handler, max_body_bytes=config.max_body_bytes)
-    return App(handler, stack or Stack(config))
+    # Always: every answer carries its x-request-id (the rest only when configured).
+    handler = ObservabilityMiddleware(handler, stack.telemetry, access=config.access_log)
+    return App(handler, stack, routes)
 
 
 def _with_auth(app: ASGIApp, config: Config) -> ASGIApp:

@@ -13,17 +13,23 @@ import yaml
 from convostack import __version__
 from convostack.cli_options import config_option
 from convostack.config import Config, ConfigError, load_config
+from convostack.recordings_cli import recordings
 from convostack.terminal import commands as terminal_commands
 
 log = logging.getLogger("convostack")
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: str = "text") -> None:
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if log_format == "json":
+        from convostack.observability.logs import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     # uvicorn's own start-up chatter is replaced by our one line; its errors still show.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
 
@@ -93,7 +99,7 @@ def serve(
         upstream_api_key=upstream_api_key,
         log_level=log_level,
     )
-    _configure_logging(config.log_level)
+    _configure_logging(config.log_level, config.log_format)
     from convostack.server import run
     from convostack.stack import StartupError, pull_missing_model
 
@@ -171,6 +177,7 @@ def show_config(config_file: Path | None, sample: bool, reference: bool) -> None
     click.echo(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).rstrip())
 
 
+main.add_command(recordings)
 main.add_command(terminal_commands.chat)
 main.add_command(terminal_commands.conversations)
 

@@ -122,6 +122,39 @@ class Config(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Logging level."
     )
+    # --- observability (observability/, docs/operations.md) ---
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or as one JSON object each (for collectors)."
+    )
+    access_log: bool = Field(
+        False,
+        description="One log line per request (logger convostack.access): method, path, "
+        "status, duration, request id (also sent as the x-request-id header), principal.",
+    )
+    metrics: bool = Field(
+        False,
+        description="Count requests, turns, tokens, model and store latency and tool calls, "
+        "served in the Prometheus format at /metrics (outside /v1: no API key needed).",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="With metrics on: serve /metrics on this port (same host) instead of "
+        "the API's, e.g. to keep it off a public listener.",
+    )
+    tracing: bool = Field(
+        False,
+        description="Export OpenTelemetry traces over OTLP/HTTP, configured by the standard "
+        "OTEL_* variables (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set; off with "
+        "OTEL_SDK_DISABLED=true). Needs the 'otel' extra.",
+    )
+    trace_content: bool = Field(
+        False,
+        description="Put prompt and output text in model-call spans (off: spans carry "
+        "models, token counts and timings only).",
+    )
+    # --- end of observability ---
     max_body_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
     )
@@ -414,6 +447,11 @@ def _from_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"Config file {path} must hold a mapping of settings, e.g. 'port: 8321'.")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def file_settings(path: Path) -> dict[str, Any]:
+    """The settings a YAML config file holds, not yet validated (ConfigError if unreadable)."""
+    return _from_file(path)
 
 
 def load_config(

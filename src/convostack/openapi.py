@@ -149,6 +149,20 @@ OPERATIONS = (
     ),
     Operation("get", "/v1/models", "listModels", "Every model served.", None),
     Operation("get", "/v1/models/{model_id}", "getModel", "One model.", Model),
+    Operation("get", "/v1/version", "getVersion", "The server's version (an extension).", None),
+    Operation(
+        "get", "/v1/inspect/routes", "inspectRoutes",
+        "Every route and method, each marked 'openai' or 'extension' (an extension).", None,
+    ),
+    Operation(
+        "get", "/v1/providers", "listProviders",
+        "The inference providers: type, models served, health, settings without secrets "
+        "(an extension).", None,
+    ),
+    Operation(
+        "get", "/v1/providers/{provider_id}", "getProvider", "One provider (an extension).",
+        None,
+    ),
 )  # fmt: skip
 
 _ERROR_SCHEMA = {
@@ -183,7 +197,7 @@ class _Schemas:
 def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in ("conversation_id", "item_id", "response_id", "model_id")
+        for name in ("conversation_id", "item_id", "response_id", "model_id", "provider_id")
         if "{" + name + "}" in op.path
     ]
     params += [

@@ -31,6 +31,9 @@ from convostack.storage.base import StoreUnavailable
 log = logging.getLogger(__name__)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+# Where the router leaves the matched route's template, for metrics and logs: a label of
+# bounded cardinality, unlike the path itself.
+ROUTE_SCOPE_KEY = "convostack.route"
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,9 @@ class _Node:
     param: tuple[str, _Node] | None = None
     rest: str | None = None  # a {name:path} parameter ends the path here
     rest_methods: dict[str, Endpoint] = field(default_factory=dict)
+    rest_template: str = ""
     methods: dict[str, Endpoint] = field(default_factory=dict)
+    template: str = ""  # the route's path as written, e.g. /v1/responses/{response_id}
 
 
 def error_response(error: APIError) -> Response:
@@ -86,6 +91,7 @@ class Router:
                     if n != len(segments) - 1:
                         raise ValueError(f"{route.path}: a path parameter must come last")
                     node.rest = name
+                    node.rest_template = route.path
                     _set_methods(node.rest_methods, route)
                     return
                 if node.param is None:
@@ -95,15 +101,17 @@ class Router:
                 node = node.param[1]
             else:
                 node = node.static.setdefault(segment, _Node())
+        node.template = route.path
         _set_methods(node.methods, route)
 
-    def match(self, path: str) -> tuple[dict[str, Endpoint], dict[str, str]] | None:
-        """The endpoints by method at `path`, and its parameters; None if nothing is."""
+    def match(self, path: str) -> tuple[dict[str, Endpoint], dict[str, str], str] | None:
+        """The endpoints by method at `path`, its parameters and the route's template;
+        None if nothing is."""
         if not path.startswith("/"):
             return None
         params: dict[str, str] = {}
         found = _walk(self._root, path[1:].split("/"), 0, params)
-        return None if found is None else (found, params)
+        return None if found is None else (found[0], params, found[1])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -115,7 +123,7 @@ class Router:
         if matched is None:
             response = error_response(NotFoundError(f"Invalid URL ({method} {path})"))
         else:
-            endpoints, scope["path_params"] = matched
+            endpoints, scope["path_params"], scope[ROUTE_SCOPE_KEY] = matched
             endpoint = endpoints.get(method)
             if endpoint is None:
                 response = error_response(
@@ -143,11 +151,11 @@ def _set_methods(table: dict[str, Endpoint], route: Route) -> None:
 
 def _walk(
     node: _Node, segments: list[str], n: int, params: dict[str, str]
-) -> dict[str, Endpoint] | None:
+) -> tuple[dict[str, Endpoint], str] | None:
     """Depth first, a static segment before a parameter, so `/items/{id}` cannot shadow
     a fixed path beside it; a segment is never empty."""
     if n == len(segments):
-        return node.methods or None
+        return (node.methods, node.template) if node.methods else None
     segment = segments[n]
     child = node.static.get(segment)
     if child is not None:
@@ -162,5 +170,5 @@ def _walk(
             return found
     if node.rest is not None and all(segments[n:]):
         params[node.rest] = "/".join(segments[n:])
-        return node.rest_methods
+        return node.rest_methods, node.rest_template
     return None

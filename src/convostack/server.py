@@ -16,6 +16,7 @@ import uvloop
 from convostack.app import create_app
 from convostack.config import Config
 from convostack.connections import LimitedConfig, raise_file_limit
+from convostack.observability.metrics import serve_on_port
 from convostack.stack import Stack
 from convostack.storage import redacted_url
 
@@ -63,6 +64,10 @@ def serve(
     # loop that then serves: the stores' connections belong to that loop.
     stack = Stack(config)
     app = create_app(config, stack)
+    metrics = stack.telemetry.metrics
+    if metrics is not None and config.metrics_port is not None and sockets is None:
+        # One process: it serves its own counts (a worker's are served by its supervisor).
+        serve_on_port(config.host, config.metrics_port, metrics.registry())
     limits = config.connection_limits
     raise_file_limit(limits)
     server_config = LimitedConfig(

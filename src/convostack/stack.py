@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 from convostack.config import Config, ConfigError
 from convostack.conversations.service import ConversationService
+from convostack.observability.instrumented import InstrumentedProvider, InstrumentedStore
+from convostack.observability.telemetry import Telemetry
+from convostack.observability.tracing import TracingUnavailable
 from convostack.providers import embedded_model
 from convostack.providers.base import InferenceProvider
 from convostack.providers.recording import RecordingProvider
@@ -122,29 +126,43 @@ class Stack:
         config: Config,
         store: Store | None = None,
         providers: list[InferenceProvider] | None = None,
+        telemetry: Telemetry | None = None,
     ):
         self.config = config
+        self.telemetry = telemetry or _telemetry(config)
         quotas = Quotas(
             conversations=config.max_conversations_per_principal,
             items=config.max_items_per_principal,
             bytes=config.max_stored_bytes_per_principal,
         )
         self.store = store or open_configured_store(config.database_url, quotas)
+        # By provider id, for what /v1/providers shows (none for providers given ready-made).
+        self.provider_settings: dict[str, ProviderSettings] = {}
         if providers is None:
             settings = provider_settings(config)
             providers = [create_provider(s) for s in settings]
             prefixed = {s.id for s in settings if s.prefix_models}
+            self.provider_settings = {s.id: s for s in settings}
         else:
             prefixed = set()
         if config.inference_mode != "live":
             providers = [self._recorded(p) for p in providers]
+        if self.telemetry.enabled:
+            providers = [InstrumentedProvider(p, self.telemetry) for p in providers]
+            system = "postgresql" if config.database_url.startswith("postgres") else "sqlite"
+            self.store = cast(Store, InstrumentedStore(self.store, self.telemetry, system))
         self.models = ModelRouter(
             providers, prefixed, aliases=config.model_aliases, default_model=config.default_model
         )
         self.conversations = ConversationService(self.store, config.limits)
         compactor = Compactor(Sealer(load_key(config.sealing_key, config.home)))
         self.responses = ResponseService(
-            self.store, self.conversations, self.models, config.tool_settings, compactor
+            self.store,
+            self.conversations,
+            self.models,
+            config.tool_settings,
+            compactor,
+            observer=self.telemetry.observer,
         )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
@@ -156,6 +174,7 @@ class Stack:
         return RecordingProvider(provider, self.config.inference_mode, self.config.recording_dir)
 
     async def start(self) -> None:
+        self.telemetry.start()
         await self._start_store()
         await self.models.start()
 
@@ -176,3 +195,11 @@ class Stack:
         await self.responses.mcp_sessions.close()
         await self.models.close()
         await self.store.close()
+        self.telemetry.close()
+
+
+def _telemetry(config: Config) -> Telemetry:
+    try:
+        return Telemetry.from_config(config)
+    except TracingUnavailable as exc:
+        raise ConfigError(f"Invalid configuration: {exc}") from None

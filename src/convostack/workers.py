@@ -27,7 +27,16 @@ import sys
 from types import FrameType
 from typing import NoReturn
 
+from prometheus_client import CollectorRegistry
+
 from convostack.config import Config
+from convostack.observability.metrics import (
+    files_collector,
+    multiprocess_dir,
+    prepare_multiprocess,
+    serve_on_port,
+)
+from convostack.observability.telemetry import Telemetry
 from convostack.stack import Stack, StartupError
 
 log = logging.getLogger("convostack")
@@ -38,8 +47,15 @@ _PR_SET_PDEATHSIG = 1
 
 
 def supervise(config: Config) -> None:
+    if config.metrics:
+        prepare_multiprocess(config.home)  # the workers' counts, from zero
     with _listen(config.host, config.port) as sock:
-        asyncio.run(Stack(config).check_database())
+        # Only the database is checked: the workers have the telemetry, not this process.
+        asyncio.run(Stack(config, telemetry=Telemetry()).check_database())
+        if config.metrics and config.metrics_port is not None:
+            registry = CollectorRegistry()
+            registry.register(files_collector(multiprocess_dir(config.home)))
+            serve_on_port(config.host, config.metrics_port, registry)
         _Supervisor(config, sock).run()
 
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from convostack.app import create_app
 from convostack.config import Config
 from convostack.errors import NotFoundError
+from convostack.observability.telemetry import Telemetry
 from convostack.routing import Route, Router
 from convostack.stack import Stack
 
@@ -116,6 +117,8 @@ def test_routes_that_disagree_are_refused_when_built() -> None:
 
 
 class _FailingStack:
+    telemetry = Telemetry()
+
     async def start(self) -> None:
         raise ConnectionRefusedError("no database at 127.0.0.1:1")
 

@@ -77,3 +77,34 @@ class InferenceProvider(Protocol):
     async def embeddings(self, request: JSONDict) -> JSONDict:
         """An `embeddings` list dict with float arrays; raises UnsupportedByProvider."""
         ...
+
+
+async def health_check(provider: InferenceProvider) -> None:
+    """Raises unless `provider` answers: its own `check_health()` if it has one (an
+    optional method), else listing its models, the cheapest call every provider has."""
+    check = getattr(provider, "check_health", None)
+    if check is not None:
+        await check()
+    else:
+        await provider.list_models()
+
+
+class ProviderWrapper:
+    """A provider around another (to record, or to measure, its model calls): start,
+    close, the model list and the health check pass through to `inner`."""
+
+    def __init__(self, inner: InferenceProvider):
+        self.inner = inner
+        self.id = inner.id
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def list_models(self) -> list[ModelInfo]:
+        return await self.inner.list_models()
+
+    async def check_health(self) -> None:
+        await health_check(self.inner)

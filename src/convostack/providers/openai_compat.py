@@ -137,6 +137,11 @@ class OpenAICompatProvider:
             session, self._session = self._session, None
             await session.close()
 
+    async def check_health(self) -> None:
+        """Raises unless the upstream answers GET /models (even when `models` is
+        configured and listing needs no call)."""
+        await self._call("GET", "/models", None)
+
     async def list_models(self) -> list[ModelInfo]:
         if self.settings.models is not None:
             return [

@@ -25,7 +25,8 @@ from typing import Any, Literal
 import orjson
 
 from convostack.errors import APIError, InternalError
-from convostack.providers.base import InferenceProvider, JSONDict, ModelInfo
+from convostack.providers.base import InferenceProvider, JSONDict, ProviderWrapper
+from convostack.providers.recording_index import RecordingIndex
 from convostack.providers.tokens import count_tokens
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ def request_key(endpoint: str, request: JSONDict) -> tuple[str, JSONDict]:
     return digest[:24], normalised
 
 
-def _safe(test_id: str) -> str:
+def safe_test_id(test_id: str) -> str:
+    """The folder name of a test's recordings."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", test_id).strip("_")[:180] or "unnamed"
 
 
@@ -74,21 +76,12 @@ class _RecordedError(APIError):
     """An error replayed from a recording, with the status it had when recorded."""
 
 
-class RecordingProvider:
+class RecordingProvider(ProviderWrapper):
     def __init__(self, inner: InferenceProvider, mode: Mode, directory: Path):
-        self.inner = inner
-        self.id = inner.id
+        super().__init__(inner)
         self.mode = mode
         self.directory = directory
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    async def list_models(self) -> list[ModelInfo]:
-        return await self.inner.list_models()
+        self.index = RecordingIndex(directory)
 
     async def count_tokens(self, request: JSONDict) -> int | None:
         # Counting is not recorded: live it asks the provider, else the caller estimates.
@@ -98,7 +91,7 @@ class RecordingProvider:
 
     def _path(self, key: str) -> Path:
         test_id = current_test_id.get()
-        folder = self.directory / _safe(test_id) if test_id else self.directory
+        folder = self.directory / safe_test_id(test_id) if test_id else self.directory
         return folder / f"{key}.json"
 
     def _load(self, endpoint: str, request: JSONDict) -> tuple[Path, JSONDict, JSONDict | None]:
@@ -120,6 +113,7 @@ class RecordingProvider:
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"test_id": current_test_id.get(), **normalised, **result}
         path.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
+        self.index.add(path, record)
 
     @staticmethod
     def _error_record(exc: APIError) -> JSONDict:

@@ -27,6 +27,7 @@ from convostack.errors import (
     store_unavailable_message,
 )
 from convostack.ids import MAX_ID_LENGTH, check_id
+from convostack.observability.hooks import NOT_OBSERVED, Observer
 from convostack.providers.base import JSONDict
 from convostack.providers.router import ModelRouter
 from convostack.responses.compact import CompactService
@@ -83,9 +84,11 @@ class ResponseService:
         models: ModelRouter,
         tool_settings: ToolSettings | None = None,
         compactor: Compactor | None = None,
+        observer: Observer = NOT_OBSERVED,
     ):
         self._store = store
         self._models = models
+        self._observer = observer
         self._limits = conversations.limits
         self._tool_settings = tool_settings or ToolSettings()
         settings = self._tool_settings
@@ -135,6 +138,7 @@ class ResponseService:
             # The client left (event_stream.py cancels the stream, or closes this
             # generator): nothing is appended; the response is kept as cancelled,
             # shielded so that the cancellation cannot cut that short.
+            self._observer.turn_ended(turn.route.public_id, "cancelled")
             await asyncio.shield(self._keep(turn, turn.envelope("cancelled", loop.output)))
             raise
         finally:
@@ -146,7 +150,7 @@ class ResponseService:
 
     def _loop(self, turn: PreparedTurn) -> ToolLoop:
         # A turn's output is bounded like any item's text (nothing is kept past it).
-        return ToolLoop(turn, self._tool_settings, self._limits.max_item_text_chars)
+        return ToolLoop(turn, self._tool_settings, self._limits.max_item_text_chars, self._observer)
 
     async def finish(self, turn: PreparedTurn, loop: ToolLoop) -> JSONDict:
         """Keep a turn the model finished: append to the conversation, store the response."""
@@ -190,6 +194,7 @@ class ResponseService:
                 f"An item with id '{exc.item_id}' already exists in conversation "
                 f"'{turn.conversation_id}'. Leave 'id' out to get a new one.",
             ) from None
+        self._observer.turn_ended(turn.route.public_id, status)
         return response
 
     async def _moderate_output(self, turn: PreparedTurn, loop: ToolLoop) -> bool:
@@ -210,6 +215,7 @@ class ResponseService:
         elif not isinstance(exc, APIError):
             log.exception("turn %s failed", turn.response_id, exc_info=exc)
         response = turn.envelope("failed", output or [], error=error_object(exc))
+        self._observer.turn_ended(turn.route.public_id, "failed")
         await self._keep(turn, response)
         return response
 

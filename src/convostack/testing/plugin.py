@@ -1,5 +1,7 @@
-"""pytest plugin: `--stack-config` chooses what the integration tests talk to, and
-`--inference-mode` whether model output is replayed from recordings or produced live.
+"""pytest plugin: `--stack-config` chooses what the integration tests talk to,
+`--inference-mode` whether model output is replayed from recordings or produced live,
+the model options which models the tests use (parametrising them), `--suite` and
+`--setup` named sets of tests and of defaults (testing/suites.py), `--env` variables.
 
 The same tests run against the app in-process (`library`, the default), against a
 spawned `convostack serve` (`server[:PORT]`) or against any URL. Tests only ever see an
@@ -15,6 +17,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import openai
@@ -22,6 +25,7 @@ import pytest
 
 from convostack.providers.recording import MODES, TEST_ID_HEADER
 from convostack.testing.stack import Target, open_target
+from convostack.testing.suites import SETUPS, SUITES, Setup
 
 DEFAULT_TEXT_MODEL = "smollm2-135m-instruct"
 
@@ -32,15 +36,38 @@ class _CurrentTest:
 
 
 _current_key = pytest.StashKey[_CurrentTest]()
+_options_key = pytest.StashKey["Options"]()
+
+
+# The model options: each a comma-separated list, its fixture, and its variable.
+MODEL_OPTIONS: dict[str, str] = {
+    "text_model": "text_model_id",
+    "vision_model": "vision_model_id",
+    "embedding_model": "embedding_model_id",
+    "judge_model": "judge_model_id",
+    "safety_shield": "safety_shield_id",
+    "embedding_dimension": "embedding_dimension",
+}
+_MODEL_HELP = {
+    "text_model": "text generation",
+    "vision_model": "image input",
+    "embedding_model": "embeddings",
+    "judge_model": "a model grading other answers",
+    "safety_shield": "a moderation model",
+    "embedding_dimension": "the embedding size (with --embedding-model)",
+}
+_GROUP = "Custom options (convostack)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("convostack")
+    group = parser.getgroup("convostack", _GROUP)
     group.addoption(
         "--stack-config",
         default=os.environ.get("CONVOSTACK_TEST_STACK_CONFIG", "library"),
-        help="library (in-process, default), server[:PORT] (spawn convostack serve), "
-        "or the URL of a running server.",
+        help="What the tests talk to: library (in-process, default); a config file or a "
+        "preset (in-process, e.g. starter); api=provider pairs (in-process, ad hoc, e.g. "
+        "inference=fake,storage=sqlite); server, server:PORT, server:CONFIG or "
+        "server:CONFIG:PORT (spawn convostack serve, or reuse the one on PORT); or a URL.",
     )
     group.addoption(
         "--db",
@@ -49,25 +76,133 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--inference-mode",
-        default=os.environ.get("CONVOSTACK_TEST_INFERENCE_MODE", "replay"),
+        default=os.environ.get("CONVOSTACK_TEST_INFERENCE_MODE"),
         choices=MODES,
         help="replay (default: recorded model output, no model needed), record, "
-        "record-if-missing, or live.",
+        "record-if-missing, or live (the default with the fake upstream).",
     )
     group.addoption(
-        "--text-model",
-        default=os.environ.get("CONVOSTACK_TEST_TEXT_MODEL", DEFAULT_TEXT_MODEL),
-        help=f"Model id for text generation tests (default {DEFAULT_TEXT_MODEL}).",
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Set an environment variable for the run (and a spawned server); repeatable.",
+    )
+    for name, fixture in MODEL_OPTIONS.items():
+        group.addoption(
+            "--" + name.replace("_", "-"),
+            default=os.environ.get(f"CONVOSTACK_TEST_{name.upper()}"),
+            help=f"Comma-separated list for {_MODEL_HELP[name]} (fixture {fixture}); several "
+            "parametrise the tests using it; none skips them.",
+        )
+    group.addoption(
+        "--suite",
+        choices=sorted(SUITES),
+        help="Run one named set of tests (convostack.testing.suites.SUITES).",
     )
     group.addoption(
-        "--embedding-model",
-        default=os.environ.get("CONVOSTACK_TEST_EMBEDDING_MODEL"),
-        help="Model id for embedding tests; they are skipped without one.",
+        "--setup",
+        choices=sorted(SETUPS),
+        help="Fill model options, settings and environment defaults for a kind of "
+        "deployment (convostack.testing.suites.SETUPS); explicit flags win.",
     )
+
+
+@dataclass(frozen=True)
+class Options:
+    """The test options as resolved: a flag (or its variable) over the --setup, over
+    the --suite's setup, over the defaults."""
+
+    models: dict[str, list[str]]
+    env: dict[str, str]
+    settings: dict[str, object]
+    inference_mode: str
+
+
+def resolve(config: pytest.Config) -> Options:
+    setup_name = config.getoption("--setup")
+    suite_name = config.getoption("--suite")
+    if setup_name is None and suite_name is not None:
+        setup_name = SUITES[suite_name].setup
+    setup = SETUPS[setup_name] if setup_name else Setup("none")
+    models: dict[str, list[str]] = {}
+    for name in MODEL_OPTIONS:
+        given = config.getoption("--" + name.replace("_", "-"))
+        value = given if given is not None else setup.models.get(name)
+        if value is None and name == "text_model":
+            value = DEFAULT_TEXT_MODEL
+        models[name] = [v.strip() for v in (value or "").split(",") if v.strip()]
+    env = dict(_pairs(config.getoption("--env")))
+    mode = config.getoption("--inference-mode")
+    if mode is None:
+        spec: str = config.getoption("--stack-config")
+        # The fake upstream is deterministic and instant: nothing to record or replay.
+        mode = "live" if setup_name == "fake" or "inference=fake" in spec else "replay"
+    return Options(models, {**setup.env, **env}, dict(setup.settings), mode)
+
+
+def _pairs(values: list[str]) -> Iterator[tuple[str, str]]:
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise pytest.UsageError(f"--env {value!r}: expected KEY=VALUE")
+        yield key, rest
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_current_key] = _CurrentTest()
+    options = resolve(config)
+    config.stash[_options_key] = options
+    for key, value in options.env.items():
+        # --env is explicit: it wins; a setup's variables only fill what is unset.
+        if key in dict(_pairs(config.getoption("--env"))) or key not in os.environ:
+            os.environ[key] = value
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Several values of a model option parametrise the tests using its fixture; one
+    value leaves the test's id unchanged (so its recordings stay where they are)."""
+    options: Options = metafunc.config.stash[_options_key]
+    for name, fixture in MODEL_OPTIONS.items():
+        values = options.models[name]
+        if fixture in metafunc.fixturenames and len(values) > 1:
+            params = [int(v) for v in values] if name == "embedding_dimension" else values
+            metafunc.parametrize(fixture, params, ids=values, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    name = config.getoption("--suite")
+    if name is None:
+        return
+    suite = SUITES[name]
+    roots = tuple(str(config.rootpath / root) for root in suite.roots)
+    chosen: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        inside = str(item.path).startswith(roots)
+        uses = not suite.fixtures or any(f in suite.fixtures for f in _fixtures(item))
+        (chosen if inside and uses else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = chosen
+
+
+def only_in_library_mode(config: pytest.Config, why: str) -> None:
+    """Skip the test unless --stack-config is library: for tests that look inside this
+    process, or start processes of their own (once is enough)."""
+    if config.getoption("--stack-config") != "library":
+        pytest.skip(why)
+
+
+def inference_mode(config: pytest.Config) -> str:
+    """--inference-mode as resolved (its default depends on the stack and setup)."""
+    mode: str = config.stash[_options_key].inference_mode
+    return mode
+
+
+def _fixtures(item: pytest.Item) -> list[str]:
+    names: list[str] = getattr(item, "fixturenames", [])
+    return names
 
 
 @pytest.fixture(autouse=True)
@@ -89,11 +224,36 @@ def recording_dir(config: pytest.Config) -> Path:
 def stack_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     spec: str = request.config.getoption("--stack-config")
     db: str | None = request.config.getoption("--db")
+    options: Options = request.config.stash[_options_key]
     settings = {
-        "inference_mode": request.config.getoption("--inference-mode"),
+        **options.settings,
+        "inference_mode": options.inference_mode,
         "recording_dir": str(recording_dir(request.config)),
     }
-    with open_target(spec, db, settings) as target:
+    with _usage_errors(), open_target(spec, db, settings, options.env) as target:
+        yield target
+
+
+@contextlib.contextmanager
+def _usage_errors() -> Iterator[None]:
+    """A --stack-config that names nothing known, or lacks a variable: one clear line."""
+    try:
+        yield
+    except ValueError as exc:
+        pytest.exit(f"convostack test options: {exc}", returncode=4)
+
+
+@contextlib.contextmanager
+def configured_target(
+    config: pytest.Config, settings: Mapping[str, object], db: str | None = None
+) -> Iterator[Target]:
+    """A convostack of the tests' own `settings`, in-process or spawned per
+    --stack-config; skips the tests on a URL target, which keeps its own."""
+    spec: str = config.getoption("--stack-config")
+    if spec.startswith(("http://", "https://")):
+        pytest.skip("these tests configure their own convostack; a URL target cannot be")
+    env = config.stash[_options_key].env
+    with _usage_errors(), open_target(spec, db, settings, env) as target:
         yield target
 
 
@@ -101,12 +261,8 @@ def stack_target(request: pytest.FixtureRequest) -> Iterator[Target]:
 def configured_client(
     config: pytest.Config, settings: Mapping[str, object], db: str | None = None
 ) -> Iterator[openai.OpenAI]:
-    """An `openai` client on a convostack of the tests' own `settings`, in-process or
-    spawned per --stack-config; skips the tests on a URL target, which keeps its own."""
-    spec: str = config.getoption("--stack-config")
-    if spec.startswith(("http://", "https://")):
-        pytest.skip("these tests configure their own convostack; a URL target cannot be")
-    with open_target(spec, db, settings) as target, target.http_client() as http:
+    """An `openai` client on `configured_target(config, settings, db)`."""
+    with configured_target(config, settings, db) as target, target.http_client() as http:
         yield openai.OpenAI(base_url=target.base_url, api_key="k", http_client=http, max_retries=0)
 
 
@@ -130,15 +286,29 @@ def client(stack_target: Target, http: httpx2.Client) -> openai.OpenAI:
     )
 
 
-@pytest.fixture(scope="session")
-def text_model_id(request: pytest.FixtureRequest) -> str:
-    model: str = request.config.getoption("--text-model")
-    return model
+def _model(request: pytest.FixtureRequest, name: str) -> str:
+    """The one value of a model option (several are parametrised instead); skips the
+    test when the option has none."""
+    values = request.config.stash[_options_key].models[name]
+    if not values:
+        pytest.skip(f"no --{name.replace('_', '-')} given")
+    return str(values[0])
 
 
-@pytest.fixture(scope="session")
-def embedding_model_id(request: pytest.FixtureRequest) -> str:
-    model: str | None = request.config.getoption("--embedding-model")
-    if not model:
-        pytest.skip("no --embedding-model given")
-    return model
+def _model_fixture(name: str) -> Any:
+    """The session fixture of one model option (MODEL_OPTIONS names it)."""
+
+    @pytest.fixture(scope="session", name=MODEL_OPTIONS[name])
+    def value(request: pytest.FixtureRequest) -> str | int:
+        found = _model(request, name)
+        return int(found) if name == "embedding_dimension" else found
+
+    return value
+
+
+text_model_id = _model_fixture("text_model")
+vision_model_id = _model_fixture("vision_model")
+embedding_model_id = _model_fixture("embedding_model")
+judge_model_id = _model_fixture("judge_model")
+safety_shield_id = _model_fixture("safety_shield")
+embedding_dimension = _model_fixture("embedding_dimension")

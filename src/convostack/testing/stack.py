@@ -1,7 +1,9 @@
 """Ways to reach a convostack under test, behind one shape: a base URL and an HTTP client.
 
 - `library`: the app in this process, driven through an ASGI transport (no socket);
-- `server[:PORT]`: `convostack serve` started as a subprocess on a temp database;
+- a config file, a preset or `api=provider` pairs: the same, with those settings;
+- `server[:CONFIG][:PORT]`: `convostack serve` started as a subprocess on a temp
+  database (with CONFIG's settings), or the server already listening on PORT;
 - a URL: any running OpenAI-compatible server.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -27,8 +30,9 @@ import yaml
 from starlette.types import ASGIApp
 
 from convostack.app import create_app
-from convostack.config import Config
+from convostack.config import Config, file_settings
 from convostack.stack import Stack
+from convostack.testing.suites import ADHOC_APIS, STACK_PRESETS
 
 HEALTH_TIMEOUT_SECONDS = 60.0
 
@@ -194,28 +198,131 @@ def serving_on_fake_upstream(
 
 
 def open_target(
-    spec: str, db: str | None = None, settings: Mapping[str, object] | None = None
+    spec: str,
+    db: str | None = None,
+    settings: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> AbstractContextManager[Target]:
-    """The target named by a `--stack-config` value.
+    """The target named by a `--stack-config` value (tests/README.md lists the forms).
 
     `settings` are config fields (e.g. `inference_mode`, `upstream`, `providers`) for a
-    library or spawned server: given to the app's Config directly, or written to the
-    subprocess's config file.
+    library or spawned server, over those of the named config file, preset or ad-hoc
+    stack: given to the app's Config directly, or written to the subprocess's config
+    file. `env` is passed to a spawned server (the --env option).
     """
     if spec.startswith(("http://", "https://")):
         url = spec.rstrip("/")
         url = url if url.endswith("/v1") else url + "/v1"
         return contextlib.nullcontext(Target("url", url))
+    return _local_target(spec, db, settings or {}, env or {})
+
+
+@contextlib.contextmanager
+def _local_target(
+    spec: str, db: str | None, settings: Mapping[str, object], env: Mapping[str, str]
+) -> Iterator[Target]:
     home = Path(tempfile.mkdtemp(prefix="convostack-test-"))
-    merged = {**(settings or {}), "db": db or f"sqlite:///{home / 'test.db'}"}
-    if spec == "library":
-        return library_target(Config.model_validate({**merged, "home": home}))
-    if spec == "server" or spec.startswith("server:"):
-        port = int(spec.split(":", 1)[1]) if ":" in spec else free_port()
+    served = spec == "server" or spec.startswith("server:")
+    named, port = _server_parts(spec) if served else (spec, None)
+    with contextlib.ExitStack() as stack:
+        variables = {**os.environ, **env, "DB": db or ""}
+        if "FAKE_UPSTREAM" in _named_settings_text(named, settings):
+            from convostack.testing.fake_upstream import fake_upstream_server
+
+            variables["FAKE_UPSTREAM"] = stack.enter_context(
+                fake_upstream_server(models=["fake-model"])
+            )
+        base = named_settings(named)
+        merged = expand({**base, **settings}, variables)
+        merged["db"] = db or merged.get("db") or f"sqlite:///{home / 'test.db'}"
+        if not served:
+            yield stack.enter_context(
+                library_target(Config.model_validate({**merged, "home": home}))
+            )
+            return
+        if port is not None and _healthy(f"http://127.0.0.1:{port}/v1"):
+            yield Target("server", f"http://127.0.0.1:{port}/v1")  # one already listening
+            return
         config_file = home / "config.yaml"
         config_file.write_text(yaml.safe_dump(_plain(merged)))
-        return _served(port, home, config_file)
-    raise ValueError(f"unknown --stack-config {spec!r}: use library, server[:PORT] or a URL")
+        yield stack.enter_context(_served(port or free_port(), home, config_file, env))
+
+
+def _server_parts(spec: str) -> tuple[str, int | None]:
+    """`server`, `server:PORT`, `server:CONFIG`, `server:CONFIG:PORT` -> (CONFIG, PORT)."""
+    rest = spec.removeprefix("server").removeprefix(":")
+    config, _, port = rest.rpartition(":") if ":" in rest else ("", "", rest)
+    if port and not port.isdigit():
+        config, port = rest, ""
+    return config or "library", int(port) if port else None
+
+
+def named_settings(named: str) -> dict[str, object]:
+    """The settings that a --stack-config name stands for: `library` (none), a preset of
+    suites.STACK_PRESETS, a YAML config file, or comma-separated api=provider pairs."""
+    if named in ("", "library"):
+        return {}
+    if named in STACK_PRESETS:
+        return dict(STACK_PRESETS[named])
+    if "=" in named:
+        return adhoc_settings(named)
+    path = Path(named)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        return file_settings(path)
+    presets = ", ".join(STACK_PRESETS)
+    raise ValueError(
+        f"unknown --stack-config {named!r}: use library, server[:CONFIG][:PORT], a URL, a "
+        f"config file, a preset ({presets}) or api=provider pairs (tests/README.md)"
+    )
+
+
+def adhoc_settings(pairs: str) -> dict[str, object]:
+    settings: dict[str, object] = {}
+    for pair in pairs.split(","):
+        api, _, provider = (part.strip() for part in pair.partition("="))
+        providers = ADHOC_APIS.get(api)
+        if providers is None or provider not in providers:
+            known = "; ".join(f"{a}={'|'.join(p)}" for a, p in ADHOC_APIS.items())
+            raise ValueError(
+                f"unknown api=provider pair {pair!r} in --stack-config; known: {known}"
+            )
+        settings.update(providers[provider])
+    return settings
+
+
+def _named_settings_text(named: str, settings: Mapping[str, object]) -> str:
+    return repr(named_settings(named)) + repr(dict(settings))
+
+
+_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)\}")
+# Settings dropped, rather than refused, when their variable is not set.
+_OPTIONAL = frozenset({"upstream_api_key"})
+
+
+def expand(settings: Mapping[str, object], variables: Mapping[str, str]) -> dict[str, object]:
+    """`${NAME}` in string settings replaced from `variables`; a missing one is an error
+    naming it (or drops an optional setting)."""
+    out: dict[str, object] = {}
+    for key, value in settings.items():
+        if isinstance(value, str) and "${" in value:
+            missing = [n for n in _VARIABLE.findall(value) if not variables.get(n)]
+            if missing and key in _OPTIONAL:
+                continue
+            if missing:
+                raise ValueError(
+                    f"setting {key} needs {', '.join(missing)}: set it in the environment "
+                    f"or with --env {missing[0]}=... (or --db for DB)"
+                )
+            value = _VARIABLE.sub(lambda m: variables[m.group(1)], value)
+        out[key] = value
+    return out
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        return httpx2.get(base_url + "/health", timeout=1).status_code == 200
+    except httpx2.TransportError:
+        return False
 
 
 def _plain(value: object) -> object:
@@ -227,6 +334,8 @@ def _plain(value: object) -> object:
 
 
 @contextlib.contextmanager
-def _served(port: int, home: Path, config_file: Path) -> Iterator[Target]:
-    with server_process(port, home, ("--config", str(config_file))):
+def _served(
+    port: int, home: Path, config_file: Path, env: Mapping[str, str] | None = None
+) -> Iterator[Target]:
+    with server_process(port, home, ("--config", str(config_file)), env):
         yield Target("server", f"http://127.0.0.1:{port}/v1")

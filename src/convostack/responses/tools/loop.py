@@ -26,6 +26,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
 
+from convostack.observability.hooks import NOT_OBSERVED, Observer
 from convostack.providers.base import JSONDict
 from convostack.responses.compaction import (
     CompactionPlan,
@@ -45,8 +46,15 @@ _FORCED = ("required",)
 
 
 class ToolLoop:
-    def __init__(self, turn: PreparedTurn, settings: ToolSettings, max_output_chars: int):
+    def __init__(
+        self,
+        turn: PreparedTurn,
+        settings: ToolSettings,
+        max_output_chars: int,
+        observer: Observer = NOT_OBSERVED,
+    ):
         self._turn = turn
+        self._observer = observer
         self._settings = settings
         self._max_output_chars = max_output_chars
         self._spent = 0  # characters of earlier model calls' output
@@ -213,6 +221,7 @@ class ToolLoop:
             key = cast(TurnTools, shape.runner).breaker_key(item)
             self._failures[key] = 0 if succeeded else self._failures.get(key, 0) + 1
             self._tripped = self._tripped or self._failures[key] >= limit
+            self._observer.tool_called(item["type"], "completed" if succeeded else "failed")
             kind = shape.completed_event if succeeded else shape.failed_event
             if kind:
                 yield _about(kind, index, item)

@@ -1,0 +1,1 @@
+"""What a server runs, for its operator: version, routes, providers (issue 18)."""
