@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from convostack.providers.base import JSONDict
 from convostack.responses.models import (
     ResponseCreate,
@@ -129,6 +131,10 @@ def to_messages(items: Iterable[Item], requests: dict[str, Item] | None = None) 
                 _tool_call(item["call_id"], item["name"], item.get("arguments", ""))
             )
             continue
+        if kind == "custom_tool_call":  # offered as a function of one string, `input`
+            arguments = orjson.dumps({"input": item.get("input", "")}).decode()
+            pending_calls.append(_tool_call(item["call_id"], item["name"], arguments))
+            continue
         if kind == "mcp_call":
             pending_calls.append(_tool_call(item["id"], item["name"], item.get("arguments", "")))
             pending_results.append(
@@ -151,7 +157,7 @@ def to_messages(items: Iterable[Item], requests: dict[str, Item] | None = None) 
                 messages.append({"role": "assistant", "content": _text_of(item["content"])})
             else:
                 messages.append({"role": role, "content": _user_content(item["content"])})
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             messages.append(
                 {"role": "tool", "tool_call_id": item.get("call_id", ""),
                  "content": _text_of(item.get("output"))}

@@ -56,7 +56,7 @@ class AllowedToolsChoice(_Strict):
 
 
 class NamedToolChoice(_Strict):
-    """A custom tool by name (refused until custom tools exist: not in `tools`)."""
+    """A custom tool by name."""
 
     type: Literal["custom"]
     name: str

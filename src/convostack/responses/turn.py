@@ -91,6 +91,9 @@ _NOT_MODERATED = {
 INLINE_ITEMS = 1000
 
 
+_RESULTS = ("function_call_output", "custom_tool_call_output")
+
+
 def _parsed(bodies: list[bytes]) -> list[Item]:
     return [orjson.loads(b) for b in bodies]
 
@@ -131,9 +134,10 @@ def _check_tools(body: ResponseCreate, limits: Limits, settings: ToolSettings) -
     check_tools(tools, limits, settings)
     choice = body.tool_choice
     names = {tool["name"] for tool in tools if tool["type"] == "function"}
+    custom = {tool["name"] for tool in tools if tool["type"] == "custom"}
     missing = (
-        (isinstance(choice, FunctionToolChoice | NamedToolChoice) and choice.name not in names)
-        or (isinstance(choice, NamedToolChoice))  # no custom tools yet: never in `tools`
+        (isinstance(choice, FunctionToolChoice) and choice.name not in names)
+        or (isinstance(choice, NamedToolChoice) and choice.name not in custom)
         or (isinstance(choice, HostedToolChoice) and all(t["type"] != choice.type for t in tools))
     )
     if missing:
@@ -333,6 +337,6 @@ class TurnPreparer:
             total -= sizes[dropped]
             dropped += 1
         # Never start on a tool result whose call was dropped: the model could not use it.
-        while dropped < len(history) and history[dropped].get("type") == "function_call_output":
+        while dropped < len(history) and history[dropped].get("type") in _RESULTS:
             dropped += 1
         return dropped, history[dropped:]

@@ -10,12 +10,13 @@ from convostack.limits import Limits
 from convostack.providers.base import JSONDict
 from convostack.responses.output import CallShape
 from convostack.responses.tools.base import OpeningItem, PrepareContext, ToolKind, TurnTools
+from convostack.responses.tools.custom import CustomKind
 from convostack.responses.tools.function import FunctionKind
 from convostack.responses.tools.mcp import McpKind
 from convostack.responses.tools.settings import ToolSettings
 
 # A new kind is one class and one line here.
-KINDS: dict[str, ToolKind] = {kind.type: kind for kind in (FunctionKind(), McpKind())}
+KINDS: dict[str, ToolKind] = {kind.type: kind for kind in (FunctionKind(), McpKind(), CustomKind())}
 
 
 def _kind(tool: Any, param: str) -> ToolKind:
