@@ -134,7 +134,7 @@ def test_bad_custom_definitions_are_400s(client: openai.OpenAI, tool: Any, param
 
 def test_a_grammar_lark_cannot_run_is_accepted_unenforced(client: openai.OpenAI) -> None:
     """Codex's own grammar has `/(.*)/`, which llguidance runs and Lark refuses."""
-    tool = {
+    tool: Any = {
         **APPLY_PATCH,
         "format": {
             **APPLY_PATCH["format"],
