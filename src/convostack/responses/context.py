@@ -80,6 +80,19 @@ def _tool_call(call_id: str, name: str, arguments: str) -> JSONDict:
             "function": {"name": name, "arguments": arguments}}  # fmt: skip
 
 
+def _client_call(item: Item) -> JSONDict:
+    """A call the caller ran, as the model made it: a namespace's tool by its flat name
+    (`tools/namespace.py`), a custom tool as a function of one string, `input`."""
+    name = item["name"]
+    if item.get("namespace"):
+        name = f"{item['namespace']}__{name}"
+    if item["type"] == "custom_tool_call":
+        arguments = orjson.dumps({"input": item.get("input", "")}).decode()
+    else:
+        arguments = item.get("arguments", "")
+    return _tool_call(item["call_id"], name, arguments)
+
+
 def _mcp_result(item: Item) -> str:
     """What the model reads of an MCP call: its output, or what went wrong."""
     if item.get("status") != "failed" and item.get("output") is not None:
@@ -126,14 +139,8 @@ def to_messages(items: Iterable[Item], requests: dict[str, Item] | None = None) 
 
     for item in items:
         kind = item.get("type", "message")
-        if kind == "function_call":
-            pending_calls.append(
-                _tool_call(item["call_id"], item["name"], item.get("arguments", ""))
-            )
-            continue
-        if kind == "custom_tool_call":  # offered as a function of one string, `input`
-            arguments = orjson.dumps({"input": item.get("input", "")}).decode()
-            pending_calls.append(_tool_call(item["call_id"], item["name"], arguments))
+        if kind in ("function_call", "custom_tool_call"):
+            pending_calls.append(_client_call(item))
             continue
         if kind == "mcp_call":
             pending_calls.append(_tool_call(item["id"], item["name"], item.get("arguments", "")))

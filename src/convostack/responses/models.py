@@ -39,6 +39,7 @@ class FunctionTool(_Strict):
 class FunctionToolChoice(_Strict):
     type: Literal["function"]
     name: str
+    namespace: str | None = None  # a function of a `namespace` tool
 
 
 class McpToolChoice(_Strict):
@@ -60,6 +61,7 @@ class NamedToolChoice(_Strict):
 
     type: Literal["custom"]
     name: str
+    namespace: str | None = None  # a custom tool of a `namespace` tool
 
 
 class HostedToolChoice(_Strict):

@@ -133,13 +133,14 @@ def _check_tools(body: ResponseCreate, limits: Limits, settings: ToolSettings) -
     tools = body.tools or []
     check_tools(tools, limits, settings)
     choice = body.tool_choice
-    names = {tool["name"] for tool in tools if tool["type"] == "function"}
-    custom = {tool["name"] for tool in tools if tool["type"] == "custom"}
+    # (namespace, name, type) of every function and custom tool, namespaced or not
+    defined = {(None, t["name"], t["type"]) for t in tools if t["type"] in ("function", "custom")}
+    defined |= {(t["name"], inner["name"], inner["type"]) for t in tools
+              if t["type"] == "namespace" for inner in t["tools"]}  # fmt: skip
     missing = (
-        (isinstance(choice, FunctionToolChoice) and choice.name not in names)
-        or (isinstance(choice, NamedToolChoice) and choice.name not in custom)
-        or (isinstance(choice, HostedToolChoice) and all(t["type"] != choice.type for t in tools))
-    )
+        isinstance(choice, FunctionToolChoice | NamedToolChoice)
+        and (choice.namespace, choice.name, choice.type) not in defined
+    ) or (isinstance(choice, HostedToolChoice) and all(t["type"] != choice.type for t in tools))
     if missing:
         named = getattr(choice, "name", None) or getattr(choice, "type", "")
         raise InvalidRequestError(

@@ -30,7 +30,7 @@ class PrepareContext:
     history: list[Item]  # the conversation's or chain's items, before any truncation
     new_input: list[Item]
     tool_choice: Any  # the request's, parsed
-    client_names: set[str] = field(default_factory=set)  # function tools' names
+    client_names: set[str] = field(default_factory=set)  # the caller's tools, as the model sees them
 
 
 @dataclass

@@ -15,23 +15,25 @@ from convostack.responses.tools.settings import ToolSettings
 from convostack.validation import to_api_error
 
 
+def chat_entry(tool: JSONDict) -> JSONDict:
+    """The Chat Completions `tools` entry of a function tool."""
+    function: JSONDict = {"name": tool["name"]}
+    for key in ("description", "parameters", "strict"):
+        if tool.get(key) is not None:
+            function[key] = tool[key]
+    return {"type": "function", "function": function}
+
+
 class FunctionTools:
     def __init__(self, tools: list[JSONDict], choice: Any):
         self._tools = tools
         self._choice = choice
 
     def chat_tools(self) -> list[JSONDict]:
-        out = []
-        for tool in self._tools:
-            function: JSONDict = {"name": tool["name"]}
-            for key in ("description", "parameters", "strict"):
-                if tool.get(key) is not None:
-                    function[key] = tool[key]
-            out.append({"type": "function", "function": function})
-        return out
+        return [chat_entry(tool) for tool in self._tools]
 
     def chat_tool_choice(self) -> Any:
-        if isinstance(self._choice, FunctionToolChoice):
+        if isinstance(self._choice, FunctionToolChoice) and not self._choice.namespace:
             return {"type": "function", "function": {"name": self._choice.name}}
         return None
 
