@@ -87,8 +87,13 @@ class OutputBuilder:
     it may still make: the ones past it are ignored, as OpenAI ignores them."""
 
     def __init__(
-        self, max_tool_calls: int | None = None, start: int = 0, shape_of: ShapeOf | None = None
+        self,
+        max_tool_calls: int | None = None,
+        start: int = 0,
+        shape_of: ShapeOf | None = None,
+        on_reasoning: Callable[[JSONDict], None] | None = None,
     ):
+        self._on_reasoning = on_reasoning  # e.g. seals it, before it is `done`
         self._max_tool_calls = max_tool_calls
         self._start = start
         self._shape_of = shape_of
@@ -148,6 +153,8 @@ class OutputBuilder:
         item["status"] = status
         text = "".join(entry.text)
         item["content"] = [{"type": "reasoning_text", "text": text}]
+        if self._on_reasoning is not None:
+            self._on_reasoning(item)
         where = {"item_id": item["id"], "output_index": entry.index, "content_index": 0}
         return [{"type": "response.reasoning_text.done", **where, "text": text},
                 item_done(entry.index, item)]  # fmt: skip

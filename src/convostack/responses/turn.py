@@ -33,6 +33,7 @@ from convostack.responses.models import (
     ResponseCreate,
 )
 from convostack.responses.moderation import mode, moderate, text_of
+from convostack.responses.reasoning import open_input
 from convostack.responses.tools import ToolBox, check_tools
 from convostack.responses.tools.base import PrepareContext
 from convostack.responses.tools.mcp_pool import McpSessionPool
@@ -266,6 +267,7 @@ class TurnPreparer:
             return dropped, request, plan
 
         self._compactor.check(new_input, "input")
+        open_input(self._compactor.sealer, new_input, "input")
         # A long history takes milliseconds per thousand items to turn into messages:
         # done in a thread, the loop serves other requests meanwhile.
         try:

@@ -35,6 +35,7 @@ from convostack.responses.compaction import (
 )
 from convostack.responses.context import to_messages
 from convostack.responses.output import CallShape, Event, OutputBuilder, item_added, item_done
+from convostack.responses.reasoning import INCLUDE, seal
 from convostack.responses.tools.base import TurnTools
 from convostack.responses.tools.settings import ToolSettings
 
@@ -70,7 +71,9 @@ class ToolLoop:
         messages += to_messages(self.output)
         calls_left = turn.body.max_tool_calls
         for round_number in range(1, self._settings.max_tool_iterations + 1):
-            builder = OutputBuilder(calls_left, len(self.output), turn.tools.shape_of)
+            builder = OutputBuilder(
+                calls_left, len(self.output), turn.tools.shape_of, self._seal_reasoning
+            )
             request = self._request(messages, round_number, calls_left)
             async for event in self._model(request, builder, streaming):
                 yield event
@@ -101,6 +104,10 @@ class ToolLoop:
                 return
             messages += to_messages(made)
         self.incomplete_reason = "max_tool_iterations"
+
+    def _seal_reasoning(self, item: JSONDict) -> None:
+        if INCLUDE in (self._turn.body.include or ()):
+            seal(self._turn.compactor.sealer, item)
 
     async def _compact(self, plan: CompactionPlan) -> AsyncIterator[Event]:
         """`context_management`: a summary first, standing for the history from now on."""
