@@ -22,6 +22,7 @@ from convostack.limits import RateLimiter
 from convostack.models.routes import routes as models_routes
 from convostack.providers.recording import TEST_ID_HEADER, current_test_id
 from convostack.responses.routes import routes as response_routes
+from convostack.responses.websocket import ResponsesSocket
 from convostack.routing import Route, Router, error_response
 from convostack.stack import Stack
 from convostack.ui.routes import routes as ui_routes
@@ -113,8 +114,9 @@ class App:
     router; the lifespan events start and stop the Stack (or `lifespan()` does, for a
     caller driving the app in-process)."""
 
-    def __init__(self, handler: ASGIApp, stack: Stack):
+    def __init__(self, handler: ASGIApp, stack: Stack, socket: ResponsesSocket | None = None):
         self._handler = handler
+        self._socket = socket
         self.state = AppState(stack)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -124,9 +126,13 @@ class App:
             await self._handler(scope, receive, send)
         elif kind == "lifespan":
             await self._serve_lifespan(receive, send)
-        # Websockets are not served: refusing is closing without accepting.
+        # WebSocket mode of /v1/responses (responses/websocket.py); any other path, or
+        # an app built without it, is refused: closing without accepting.
         elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
+            if self._socket is None:
+                await send({"type": "websocket.close", "code": 1000})
+                return
+            await self._socket(scope, receive, send, self.state.stack.responses)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -185,14 +191,14 @@ def create_app(config: Config, stack: Stack | None = None) -> App:
     handler: ASGIApp = router
     if config.inference_mode != "live":
         handler = TestIdMiddleware(handler)
-    handler = _with_auth(handler, config)
-    handler = GuardMiddleware(handler, max_body_bytes=config.max_body_bytes)
-    return App(handler, stack or Stack(config))
-
-
-def _with_auth(app: ASGIApp, config: Config) -> ASGIApp:
-    """API keys and the rate limit (auth.py); no middleware at all when neither is set."""
     keys = KeyTable(config.api_keys) if config.api_keys else None
+    handler = _with_auth(handler, config, keys)
+    handler = GuardMiddleware(handler, max_body_bytes=config.max_body_bytes)
+    return App(handler, stack or Stack(config), ResponsesSocket(keys, config.max_body_bytes))
+
+
+def _with_auth(app: ASGIApp, config: Config, keys: KeyTable | None) -> ASGIApp:
+    """API keys and the rate limit (auth.py); no middleware at all when neither is set."""
     limiter = None
     if config.rate_limit_per_minute is not None:
         limiter = RateLimiter(

@@ -191,7 +191,7 @@ class AuthMiddleware:
             key = bearer_key(scope["headers"])
             found = self.keys.principal(key) if key is not None else None
             if found is None:
-                await _send_error(send, _unauthenticated(key))
+                await _send_error(send, unauthenticated(key))
                 return
             principal = found
             scope[PRINCIPAL_SCOPE_KEY] = principal
@@ -226,7 +226,7 @@ def _charging(receive: Receive, limiter: RateLimiter, principal: str) -> Receive
     return counted
 
 
-def _unauthenticated(key: bytes | None) -> AuthenticationError:
+def unauthenticated(key: bytes | None) -> AuthenticationError:
     if key is None:
         return AuthenticationError(MISSING_KEY, code="invalid_api_key")
     shown = redact(key.decode("ascii", "replace"))

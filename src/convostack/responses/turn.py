@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,7 @@ class PreparedTurn:
     dropped_items: int = 0
     compaction: CompactionPlan | None = None
     moderation: dict[str, JSONDict] = field(default_factory=dict)  # by side: input, output
+    history: list[Item] = field(default_factory=list)  # what came before, as it was read
 
     def envelope(self, status: str, output: list[JSONDict], **extra: Any) -> JSONDict:
         response = response_object(
@@ -189,7 +191,11 @@ class TurnPreparer:
         self._sessions = sessions
         self._compactor = compactor
 
-    async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
+    async def prepare(
+        self, owner: str, body: ResponseCreate, local: Mapping[str, list[Item]] | None = None
+    ) -> PreparedTurn:
+        """`local`: the histories of responses made on this WebSocket connection, which a
+        `previous_response_id` may name even when they were not stored."""
         _check_unsupported(body)
         model = body.model or self._models.default_model
         if not model:
@@ -223,7 +229,11 @@ class TurnPreparer:
         self._conversations.limits.check_input_count(len(raw_input), "input")
         route = await self._models.resolve(model)
         input_items = await self._conversations.prepare_items(owner, raw_input, "input")
-        history = await self.history(owner, conversation_id, body.previous_response_id)
+        previous = body.previous_response_id
+        if local is not None and previous is not None and previous in local:
+            history = local[previous]
+        else:
+            history = await self.history(owner, conversation_id, previous)
         if conversation_id is not None:
             # The turn appends its input and at least one output item.
             self._conversations.limits.check_conversation_size(
@@ -294,6 +304,7 @@ class TurnPreparer:
             compaction=plan,
             compactor=self._compactor,
             moderation=moderated,
+            history=history,
         )
 
     async def history(
