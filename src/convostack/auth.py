@@ -172,6 +172,16 @@ def bearer_key(headers: Sequence[tuple[bytes, bytes]]) -> bytes | None:
     return None
 
 
+def authenticate(keys: KeyTable, headers: Sequence[tuple[bytes, bytes]]) -> str:
+    """The principal of the request's bearer key (HTTP, or a WebSocket's upgrade); an
+    AuthenticationError when it has none, or none that is configured."""
+    key = bearer_key(headers)
+    found = keys.principal(key) if key is not None else None
+    if found is None:
+        raise unauthenticated(key)
+    return found
+
+
 class AuthMiddleware:
     """Authenticates `/v1` requests (when keys are configured), puts the principal in the
     scope, and applies the per-principal rate limit (when one is configured)."""
@@ -188,12 +198,11 @@ class AuthMiddleware:
             return
         principal = DEFAULT_PRINCIPAL
         if self.keys is not None:
-            key = bearer_key(scope["headers"])
-            found = self.keys.principal(key) if key is not None else None
-            if found is None:
-                await _send_error(send, unauthenticated(key))
+            try:
+                principal = authenticate(self.keys, scope["headers"])
+            except AuthenticationError as refused:
+                await _send_error(send, refused)
                 return
-            principal = found
             scope[PRINCIPAL_SCOPE_KEY] = principal
         if self.limiter is not None:
             announced = _content_length(scope["headers"])

@@ -28,8 +28,14 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from convostack.auth import KeyTable, bearer_key, unauthenticated
-from convostack.errors import APIError, InternalError, InvalidRequestError, PayloadTooLargeError
+from convostack.auth import KeyTable, authenticate
+from convostack.errors import (
+    APIError,
+    AuthenticationError,
+    InternalError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+)
 from convostack.http import DEFAULT_PRINCIPAL, parse_json
 from convostack.providers.base import JSONDict
 from convostack.responses.models import ResponseCreate
@@ -67,12 +73,11 @@ class ResponsesSocket:
             return
         principal = DEFAULT_PRINCIPAL
         if self._keys is not None:
-            key = bearer_key(scope["headers"])
-            found = self._keys.principal(key) if key is not None else None
-            if found is None:
-                await _deny(scope, send, unauthenticated(key))
+            try:
+                principal = authenticate(self._keys, scope["headers"])
+            except AuthenticationError as refused:
+                await _deny(scope, send, refused)
                 return
-            principal = found
         await send({"type": "websocket.accept"})
         await Connection(service, principal, send, self._max_message_bytes).serve(receive)
 

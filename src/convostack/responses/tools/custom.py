@@ -21,15 +21,15 @@ import re
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from convostack.errors import APIError, invalid_value
 from convostack.providers.base import JSONDict
 from convostack.responses.models import NamedToolChoice
 from convostack.responses.output import CallShape
-from convostack.responses.tools.base import OpeningItem, PrepareContext, TurnTools
+from convostack.responses.tools.base import PrepareContext, TurnTools
+from convostack.responses.tools.function import CallerTools, validated
 from convostack.responses.tools.settings import ToolSettings
-from convostack.validation import to_api_error
 
 INPUT_EVENTS = "response.custom_tool_call_input"
 
@@ -174,7 +174,7 @@ def custom_shape(tool: JSONDict, extra: JSONDict | None = None) -> CallShape:
     )
 
 
-class CustomTools:
+class CustomTools(CallerTools):
     def __init__(self, tools: list[JSONDict], choice: Any):
         self._tools = {tool["name"]: tool for tool in tools}
         self._shapes = {name: custom_shape(tool) for name, tool in self._tools.items()}
@@ -188,36 +188,15 @@ class CustomTools:
             return {"type": "function", "function": {"name": self._choice.name}}
         return None
 
-    def opening_items(self) -> list[OpeningItem]:
-        return []
-
     def shape_of(self, name: str) -> CallShape | None:
         return self._shapes.get(name)
-
-    def unknown_call_shape(self, name: str) -> CallShape | None:
-        return None
-
-    def breaker_key(self, item: JSONDict) -> str:
-        return "custom"
-
-    async def run(self, item: JSONDict) -> bool:  # pragma: no cover - never server-run
-        raise AssertionError("custom tool calls are run by the caller")
-
-    def refuse(self, item: JSONDict, message: str) -> None:  # pragma: no cover
-        raise AssertionError("custom tool calls are run by the caller")
-
-    async def close(self) -> None:
-        return None
 
 
 class CustomKind:
     type = "custom"
 
     def check(self, tool: JSONDict, param: str, settings: ToolSettings) -> None:
-        try:
-            parsed = CustomTool.model_validate(tool)
-        except ValidationError as exc:
-            raise to_api_error(exc, prefix=param) from None
+        parsed = validated(CustomTool, tool, param)
         if isinstance(parsed.format, GrammarFormat):
             check_grammar(parsed.format, param)
 

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from convostack.providers.base import JSONDict
 from convostack.responses.models import FunctionTool, FunctionToolChoice
@@ -13,6 +13,8 @@ from convostack.responses.output import CallShape
 from convostack.responses.tools.base import OpeningItem, PrepareContext, TurnTools
 from convostack.responses.tools.settings import ToolSettings
 from convostack.validation import to_api_error
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def chat_entry(tool: JSONDict) -> JSONDict:
@@ -24,7 +26,41 @@ def chat_entry(tool: JSONDict) -> JSONDict:
     return {"type": "function", "function": function}
 
 
-class FunctionTools:
+class CallerTools:
+    """What every kind of tools the caller runs has in common: nothing opens the output,
+    nothing runs on the server. Subclasses say what is offered and how calls look."""
+
+    def opening_items(self) -> list[OpeningItem]:
+        return []
+
+    def shape_of(self, name: str) -> CallShape | None:
+        return None  # the builder's default: a function_call for the caller
+
+    def unknown_call_shape(self, name: str) -> CallShape | None:
+        return None
+
+    def breaker_key(self, item: JSONDict) -> str:
+        return "caller"
+
+    async def run(self, item: JSONDict) -> bool:  # pragma: no cover - never server-run
+        raise AssertionError("the caller runs these calls")
+
+    def refuse(self, item: JSONDict, message: str) -> None:  # pragma: no cover
+        raise AssertionError("the caller runs these calls")
+
+    async def close(self) -> None:
+        return None
+
+
+def validated(model: type[M], tool: JSONDict, param: str) -> M:
+    """A tool definition as `model`, or the 400 naming its bad field under `param`."""
+    try:
+        return model.model_validate(tool)
+    except ValidationError as exc:
+        raise to_api_error(exc, prefix=param) from None
+
+
+class FunctionTools(CallerTools):
     def __init__(self, tools: list[JSONDict], choice: Any):
         self._tools = tools
         self._choice = choice
@@ -37,36 +73,12 @@ class FunctionTools:
             return {"type": "function", "function": {"name": self._choice.name}}
         return None
 
-    def opening_items(self) -> list[OpeningItem]:
-        return []
-
-    def shape_of(self, name: str) -> CallShape | None:
-        return None  # the builder's default: a function_call for the caller
-
-    def unknown_call_shape(self, name: str) -> CallShape | None:
-        return None
-
-    def breaker_key(self, item: JSONDict) -> str:
-        return "function"
-
-    async def run(self, item: JSONDict) -> bool:  # pragma: no cover - never server-run
-        raise AssertionError("function calls are run by the caller")
-
-    def refuse(self, item: JSONDict, message: str) -> None:  # pragma: no cover
-        raise AssertionError("function calls are run by the caller")
-
-    async def close(self) -> None:
-        return None
-
 
 class FunctionKind:
     type = "function"
 
     def check(self, tool: JSONDict, param: str, settings: ToolSettings) -> None:
-        try:
-            FunctionTool.model_validate(tool)
-        except ValidationError as exc:
-            raise to_api_error(exc, prefix=param) from None
+        validated(FunctionTool, tool, param)
 
     def echo(self, tool: JSONDict) -> JSONDict:
         echoed = {"type": "function", "name": tool["name"], "description": None,

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from convostack.errors import invalid_value
 from convostack.providers.base import JSONDict
 from convostack.responses.models import FunctionToolChoice, NamedToolChoice
 from convostack.responses.output import CallShape
-from convostack.responses.tools.base import OpeningItem, PrepareContext, ToolKind, TurnTools
+from convostack.responses.tools.base import PrepareContext, ToolKind, TurnTools
 from convostack.responses.tools.custom import CustomKind, chat_function, custom_shape
-from convostack.responses.tools.function import FunctionKind, chat_entry
+from convostack.responses.tools.function import CallerTools, FunctionKind, chat_entry, validated
 from convostack.responses.tools.settings import ToolSettings
-from convostack.validation import to_api_error
 
 SEPARATOR = "__"
 
@@ -41,7 +40,7 @@ class NamespaceTool(BaseModel):
 _INNER: dict[str, ToolKind] = {"function": FunctionKind(), "custom": CustomKind()}
 
 
-class NamespaceTools:
+class NamespaceTools(CallerTools):
     def __init__(self, namespaces: list[JSONDict], choice: Any):
         self._choice = choice
         self._entries: list[JSONDict] = []
@@ -72,36 +71,15 @@ class NamespaceTools:
             return {"type": "function", "function": {"name": flat_name(namespace, choice.name)}}
         return None
 
-    def opening_items(self) -> list[OpeningItem]:
-        return []
-
     def shape_of(self, name: str) -> CallShape | None:
         return self._shapes.get(name)
-
-    def unknown_call_shape(self, name: str) -> CallShape | None:
-        return None
-
-    def breaker_key(self, item: JSONDict) -> str:
-        return "namespace"
-
-    async def run(self, item: JSONDict) -> bool:  # pragma: no cover - never server-run
-        raise AssertionError("namespaced calls are run by the caller")
-
-    def refuse(self, item: JSONDict, message: str) -> None:  # pragma: no cover
-        raise AssertionError("namespaced calls are run by the caller")
-
-    async def close(self) -> None:
-        return None
 
 
 class NamespaceKind:
     type = "namespace"
 
     def check(self, tool: JSONDict, param: str, settings: ToolSettings) -> None:
-        try:
-            NamespaceTool.model_validate(tool)
-        except ValidationError as exc:
-            raise to_api_error(exc, prefix=param) from None
+        validated(NamespaceTool, tool, param)
         seen: set[str] = set()
         for n, inner in enumerate(tool["tools"]):
             where = f"{param}.tools[{n}]"
