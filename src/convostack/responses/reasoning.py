@@ -30,8 +30,10 @@ def seal(sealer: Sealer, item: JSONDict) -> None:
     item["encrypted_content"] = sealer.seal({"text": reasoning_text(item)}, PURPOSE)
 
 
-def open_input(sealer: Sealer, items: list[dict[str, Any]], param: str) -> None:
-    """Give each sealed reasoning item of `items` (the model's view) its sealed text."""
+def open_input(sealer: Sealer, items: list[dict[str, Any]], param: str | None) -> None:
+    """Give each sealed reasoning item of `items` (the model's view) its sealed text.
+    `param` names the input for the 400 of a broken seal; None (the history, which holds
+    what a client sent earlier, kept as it was sent) leaves such an item without text."""
     for n, item in enumerate(items):
         sealed = item.get("encrypted_content")
         if item.get("type") != "reasoning" or sealed is None:
@@ -40,6 +42,8 @@ def open_input(sealer: Sealer, items: list[dict[str, Any]], param: str) -> None:
         try:
             payload = sealer.open(str(sealed), PURPOSE)
         except SealBroken as exc:
+            if param is None:
+                continue
             raise InvalidRequestError(
                 f"Invalid '{where}': this reasoning item's encrypted_content was {exc}. Send "
                 "reasoning items back exactly as this server made them, or leave "

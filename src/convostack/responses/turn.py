@@ -278,6 +278,7 @@ class TurnPreparer:
 
         self._compactor.check(new_input, "input")
         open_input(self._compactor.sealer, new_input, "input")
+        open_input(self._compactor.sealer, history, None)  # kept as the client sent them
         # A long history takes milliseconds per thousand items to turn into messages:
         # done in a thread, the loop serves other requests meanwhile.
         try:

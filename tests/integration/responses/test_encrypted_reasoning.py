@@ -59,3 +59,19 @@ def test_tampered_encrypted_content_is_a_400(client: openai.OpenAI) -> None:
         client.responses.create(model=MODEL, input=[back, {"role": "user", "content": "x"}])
     assert raised.value.param == "input[0].encrypted_content"
     assert raised.value.code == "invalid_encrypted_content"
+
+
+def test_a_sealed_item_in_a_stored_chain_is_opened_for_later_turns(
+    client: openai.OpenAI, upstream: Upstream
+) -> None:
+    first = client.responses.create(model=MODEL, input="think hard", store=False, include=INCLUDE)
+    reasoning: Any = first.output[0]
+    sealed: Any = {"type": "reasoning", "id": reasoning.id, "summary": [],
+                   "encrypted_content": reasoning.encrypted_content}  # fmt: skip
+    said: Any = first.output[1].model_dump(exclude_none=True)
+    turn: Any = [sealed, said, {"role": "user", "content": "a"}]
+    second = client.responses.create(model=MODEL, input=turn)
+    client.responses.create(model=MODEL, input="b", previous_response_id=second.id)
+    (carrier,) = [m for m in upstream.last_messages() if "reasoning_content" in m]
+    assert reasoning.content is not None
+    assert carrier["reasoning_content"] == reasoning.content[0].text
