@@ -192,20 +192,28 @@ def create_app(config: Config, stack: Stack | None = None) -> App:
     if config.inference_mode != "live":
         handler = TestIdMiddleware(handler)
     keys = KeyTable(config.api_keys) if config.api_keys else None
-    handler = _with_auth(handler, config, keys)
+    limiter = _limiter(config)
+    handler = _with_auth(handler, config, keys, limiter)
     handler = GuardMiddleware(handler, max_body_bytes=config.max_body_bytes)
-    return App(handler, stack or Stack(config), ResponsesSocket(keys, config.max_body_bytes))
+    socket = ResponsesSocket(keys, config.max_body_bytes, limiter)
+    return App(handler, stack or Stack(config), socket)
 
 
-def _with_auth(app: ASGIApp, config: Config, keys: KeyTable | None) -> ASGIApp:
+def _limiter(config: Config) -> RateLimiter | None:
+    """The per-principal rate limit, one bucket for HTTP and WebSocket alike."""
+    if config.rate_limit_per_minute is None:
+        return None
+    return RateLimiter(
+        config.rate_limit_per_minute,
+        config.rate_limit_burst,
+        bytes_per_token=config.rate_limit_bytes_per_token,
+    )
+
+
+def _with_auth(
+    app: ASGIApp, config: Config, keys: KeyTable | None, limiter: RateLimiter | None
+) -> ASGIApp:
     """API keys and the rate limit (auth.py); no middleware at all when neither is set."""
-    limiter = None
-    if config.rate_limit_per_minute is not None:
-        limiter = RateLimiter(
-            config.rate_limit_per_minute,
-            config.rate_limit_burst,
-            bytes_per_token=config.rate_limit_bytes_per_token,
-        )
     warn_if_open(config.host, keys)
     if keys is None and limiter is None:
         return app

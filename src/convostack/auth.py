@@ -208,7 +208,7 @@ class AuthMiddleware:
             announced = _content_length(scope["headers"])
             wait = self.limiter.take(principal, self.limiter.cost(announced or 0))
             if wait > 0:
-                await _send_error(send, _rate_limited(principal, self.limiter, wait))
+                await _send_error(send, rate_limited(principal, self.limiter, wait))
                 return
             if announced is None and self.limiter.bytes_per_token is not None:
                 receive = _charging(receive, self.limiter, principal)
@@ -246,7 +246,7 @@ def unauthenticated(key: bytes | None) -> AuthenticationError:
     )
 
 
-def _rate_limited(principal: str, limiter: RateLimiter, wait: float) -> RateLimitError:
+def rate_limited(principal: str, limiter: RateLimiter, wait: float) -> RateLimitError:
     weighed = (
         ""
         if limiter.bytes_per_token is None

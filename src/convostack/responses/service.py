@@ -13,7 +13,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 
 import orjson
 
@@ -120,7 +120,9 @@ class ResponseService:
             await turn.tools.close()
         return await self.finish(turn, loop)
 
-    async def stream(self, turn: PreparedTurn, generate: bool = True) -> AsyncIterator[Event]:
+    async def stream(
+        self, turn: PreparedTurn, generate: bool = True
+    ) -> AsyncGenerator[Event, None]:
         """A streaming turn as Responses events (without sequence numbers). Without
         `generate` (a WebSocket prewarm) the model is not called: the response keeps its
         input and has no output, for a later turn to continue from."""

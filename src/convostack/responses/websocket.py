@@ -21,6 +21,7 @@ connection stays open. `response.steer` is not supported (an error event says so
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from convostack.auth import KeyTable, authenticate
+from convostack.auth import KeyTable, authenticate, rate_limited
 from convostack.errors import (
     APIError,
     AuthenticationError,
@@ -37,6 +38,7 @@ from convostack.errors import (
     PayloadTooLargeError,
 )
 from convostack.http import DEFAULT_PRINCIPAL, parse_json
+from convostack.limits import RateLimiter
 from convostack.providers.base import JSONDict
 from convostack.responses.models import ResponseCreate
 from convostack.responses.service import ResponseService
@@ -57,11 +59,15 @@ def error_event(error: APIError, stream_id: Any = None) -> JSONDict:
 
 
 class ResponsesSocket:
-    """Serves WebSocket scopes: `/v1/responses` only, authenticated like HTTP."""
+    """Serves WebSocket scopes: `/v1/responses` only, authenticated like HTTP; with a
+    rate limit, each `response.create` costs what the same HTTP request would."""
 
-    def __init__(self, keys: KeyTable | None, max_message_bytes: int):
+    def __init__(
+        self, keys: KeyTable | None, max_message_bytes: int, limiter: RateLimiter | None = None
+    ):
         self._keys = keys
         self._max_message_bytes = max_message_bytes
+        self._limiter = limiter
 
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, service: ResponseService
@@ -79,7 +85,10 @@ class ResponsesSocket:
                 await _deny(scope, send, refused)
                 return
         await send({"type": "websocket.accept"})
-        await Connection(service, principal, send, self._max_message_bytes).serve(receive)
+        connection = Connection(service, principal, send, self._max_message_bytes)
+        connection.limiter = self._limiter
+        with contextlib.suppress(ClientGone):  # the client left mid-response: nothing to say
+            await connection.serve(receive)
 
 
 async def _deny(scope: Scope, send: Send, error: APIError) -> None:
@@ -94,7 +103,13 @@ async def _deny(scope: Scope, send: Send, error: APIError) -> None:
     await send({"type": "websocket.http.response.body", "body": body})
 
 
+class ClientGone(Exception):
+    """A send failed: the client closed the connection (uvicorn raises an OSError)."""
+
+
 class Connection:
+    limiter: RateLimiter | None = None
+
     def __init__(self, service: ResponseService, principal: str, send: Send, limit: int):
         self._service = service
         self._principal = principal
@@ -114,19 +129,29 @@ class Connection:
                 await self._event(data)
             except APIError as exc:
                 await self._emit(error_event(exc))
+            except ClientGone:
+                raise
             except Exception:
                 log.exception("WebSocket event failed")
                 await self._emit(error_event(InternalError(
                     "The server had an error while processing your request.")))  # fmt: skip
 
     async def _emit(self, event: JSONDict) -> None:
-        await self._send({"type": "websocket.send", "text": orjson.dumps(event).decode()})
+        try:
+            await self._send({"type": "websocket.send", "text": orjson.dumps(event).decode()})
+        except OSError:
+            raise ClientGone from None
 
     async def _event(self, data: bytes) -> None:
         if len(data) > self._limit:
             raise PayloadTooLargeError(
                 f"Event too large: the limit is {self._limit} bytes.", code="request_too_large"
             )
+        limiter = self.limiter
+        if limiter is not None:
+            wait = limiter.take(self._principal, limiter.cost(len(data)))
+            if wait > 0:
+                raise rate_limited(self._principal, limiter, wait)
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -153,14 +178,17 @@ class Connection:
         turn = await self._service.prepare(self._principal, body, self._local)
         number = 0
         final: JSONDict | None = None
-        async for out in self._service.stream(turn, generate):
-            out["sequence_number"] = number
-            number += 1
-            if stream_id is not None:
-                out["stream_id"] = stream_id
-            if out["type"] in ("response.completed", "response.incomplete"):
-                final = out["response"]
-            await self._emit(out)
+        # Closed even when the client leaves mid-response: the service then keeps the
+        # response as cancelled and appends nothing, as for an HTTP stream.
+        async with contextlib.aclosing(self._service.stream(turn, generate)) as events:
+            async for out in events:
+                out["sequence_number"] = number
+                number += 1
+                if stream_id is not None:
+                    out["stream_id"] = stream_id
+                if out["type"] in ("response.completed", "response.incomplete"):
+                    final = out["response"]
+                await self._emit(out)
         if final is not None:
             inputs = [orjson.loads(item.body) for item in turn.input_items.items]
             self._local[turn.response_id] = [*turn.history, *inputs, *final["output"]]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -121,3 +123,27 @@ def test_custom_tools_and_sealed_reasoning_over_websocket(
     events = _events(connection)
     assert "response.custom_tool_call_input.done" in [e.type for e in events]
     assert events[-1].response.output[0].input == "p"
+
+
+def test_leaving_mid_response_cancels_it_and_appends_nothing(
+    stack_target: Target, client: openai.OpenAI
+) -> None:
+    if stack_target.mode != "server":
+        pytest.skip("the in-process transport cannot upgrade to a WebSocket")
+    conversation = client.conversations.create()
+    ws_client = openai.OpenAI(base_url=stack_target.base_url, api_key="k", max_retries=0)
+    with ws_client.responses.connect() as connection:
+        connection.response.create(model=MODEL, input="drip:0.3", conversation=conversation.id)
+        created: Any = next(iter(connection))  # response.created, then leave
+    status = None
+    for _ in range(50):  # kept once the server has seen the client go
+        with contextlib.suppress(openai.NotFoundError):
+            status = client.responses.retrieve(created.response.id).status
+        if status is not None:
+            break
+        time.sleep(0.1)
+    assert status == "cancelled"
+    assert list(client.conversations.items.list(conversation.id)) == []
+    with ws_client.responses.connect() as connection:  # the server serves on
+        connection.response.create(model=MODEL, input="again")
+        assert _events(connection)[-1].type == "response.completed"
