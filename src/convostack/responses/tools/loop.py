@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from convostack.responses.turn import PreparedTurn
 
 _FORCED = ("required",)
+_NOT_CALLS = ("message", "reasoning")
 
 
 class ToolLoop:
@@ -91,9 +92,11 @@ class ToolLoop:
             server_calls = builder.server_calls()
             async for event in self._run(server_calls):
                 yield event
+            # Calls only: a reasoning item before them is neither a call nor the caller's.
+            calls = sum(item["type"] not in _NOT_CALLS for item in made)
             if calls_left is not None:
-                calls_left -= sum(item["type"] != "message" for item in made)
-            if len(server_calls) < sum(item["type"] != "message" for item in made):
+                calls_left -= calls
+            if len(server_calls) < calls:
                 return  # a call for the caller: a function call, or one awaiting approval
             if not server_calls:
                 if builder.ignored_calls and not made:
