@@ -143,3 +143,12 @@ def test_a_grammar_lark_cannot_run_is_accepted_unenforced(client: openai.OpenAI)
     }
     response = client.responses.create(model=MODEL, input=_call("apply_patch", "x"), tools=[tool])
     assert response.output[0].type == "custom_tool_call"
+
+
+def test_a_stored_custom_call_replays_its_input_events(client: openai.OpenAI) -> None:
+    response = client.responses.create(model=MODEL, input=_call("digits", "42"), tools=[DIGITS])
+    with client.responses.retrieve(response.id, stream=True) as replay:
+        events = list(replay)
+    done = [e for e in events if e.type == "response.custom_tool_call_input.done"]
+    assert [e.input for e in done] == ["42"]
+    assert events[-1].type == "response.completed"

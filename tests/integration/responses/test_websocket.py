@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
@@ -147,3 +148,23 @@ def test_leaving_mid_response_cancels_it_and_appends_nothing(
     with ws_client.responses.connect() as connection:  # the server serves on
         connection.response.create(model=MODEL, input="again")
         assert _events(connection)[-1].type == "response.completed"
+
+
+def test_the_async_client_connects_too(stack_target: Target) -> None:
+    if stack_target.mode != "server":
+        pytest.skip("the in-process transport cannot upgrade to a WebSocket")
+
+    async def run() -> list[str]:
+        client = openai.AsyncOpenAI(base_url=stack_target.base_url, api_key="k", max_retries=0)
+        kinds: list[str] = []
+        async with client.responses.connect() as connection:
+            await connection.response.create(model=MODEL, input="hello", store=False)
+            async for event in connection:
+                kinds.append(event.type)
+                if event.type == "response.completed":
+                    break
+        return kinds
+
+    kinds = asyncio.run(run())
+    assert kinds[0] == "response.created"
+    assert kinds[-1] == "response.completed"
