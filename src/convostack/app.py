@@ -25,6 +25,7 @@ from convostack.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYP
 from convostack.observability.middleware import ObservabilityMiddleware
 from convostack.providers.recording import TEST_ID_HEADER, current_test_id
 from convostack.responses.routes import routes as response_routes
+from convostack.responses.websocket import ResponsesSocket
 from convostack.routing import Route, Router, error_response
 from convostack.stack import Stack
 from convostack.ui.routes import routes as ui_routes
@@ -118,8 +119,15 @@ class App:
     router; the lifespan events start and stop the Stack (or `lifespan()` does, for a
     caller driving the app in-process)."""
 
-    def __init__(self, handler: ASGIApp, stack: Stack, routes: list[Route] | None = None):
+    def __init__(
+        self,
+        handler: ASGIApp,
+        stack: Stack,
+        routes: list[Route] | None = None,
+        socket: ResponsesSocket | None = None,
+    ):
         self._handler = handler
+        self._socket = socket
         self.state = AppState(stack, routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -129,9 +137,13 @@ class App:
             await self._handler(scope, receive, send)
         elif kind == "lifespan":
             await self._serve_lifespan(receive, send)
-        # Websockets are not served: refusing is closing without accepting.
+        # WebSocket mode of /v1/responses (responses/websocket.py); any other path, or
+        # an app built without it, is refused: closing without accepting.
         elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
+            if self._socket is None:
+                await send({"type": "websocket.close", "code": 1000})
+                return
+            await self._socket(scope, receive, send, self.state.stack.responses)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -197,23 +209,31 @@ def create_app(config: Config, stack: Stack | None = None) -> App:
     handler: ASGIApp = Router(routes)
     if config.inference_mode != "live":
         handler = TestIdMiddleware(handler)
-    handler = _with_auth(handler, config)
+    keys = KeyTable(config.api_keys) if config.api_keys else None
+    limiter = _limiter(config)
+    handler = _with_auth(handler, config, keys, limiter)
     handler = GuardMiddleware(handler, max_body_bytes=config.max_body_bytes)
     # Always: every answer carries its x-request-id (the rest only when configured).
     handler = ObservabilityMiddleware(handler, stack.telemetry, access=config.access_log)
-    return App(handler, stack, routes)
+    socket = ResponsesSocket(keys, config.max_body_bytes, limiter)
+    return App(handler, stack, routes, socket)
 
 
-def _with_auth(app: ASGIApp, config: Config) -> ASGIApp:
+def _limiter(config: Config) -> RateLimiter | None:
+    """The per-principal rate limit, one bucket for HTTP and WebSocket alike."""
+    if config.rate_limit_per_minute is None:
+        return None
+    return RateLimiter(
+        config.rate_limit_per_minute,
+        config.rate_limit_burst,
+        bytes_per_token=config.rate_limit_bytes_per_token,
+    )
+
+
+def _with_auth(
+    app: ASGIApp, config: Config, keys: KeyTable | None, limiter: RateLimiter | None
+) -> ASGIApp:
     """API keys and the rate limit (auth.py); no middleware at all when neither is set."""
-    keys = KeyTable(config.api_keys) if config.api_keys else None
-    limiter = None
-    if config.rate_limit_per_minute is not None:
-        limiter = RateLimiter(
-            config.rate_limit_per_minute,
-            config.rate_limit_burst,
-            bytes_per_token=config.rate_limit_bytes_per_token,
-        )
     warn_if_open(config.host, keys)
     if keys is None and limiter is None:
         return app

@@ -172,6 +172,16 @@ def bearer_key(headers: Sequence[tuple[bytes, bytes]]) -> bytes | None:
     return None
 
 
+def authenticate(keys: KeyTable, headers: Sequence[tuple[bytes, bytes]]) -> str:
+    """The principal of the request's bearer key (HTTP, or a WebSocket's upgrade); an
+    AuthenticationError when it has none, or none that is configured."""
+    key = bearer_key(headers)
+    found = keys.principal(key) if key is not None else None
+    if found is None:
+        raise unauthenticated(key)
+    return found
+
+
 class AuthMiddleware:
     """Authenticates `/v1` requests (when keys are configured), puts the principal in the
     scope, and applies the per-principal rate limit (when one is configured)."""
@@ -188,18 +198,17 @@ class AuthMiddleware:
             return
         principal = DEFAULT_PRINCIPAL
         if self.keys is not None:
-            key = bearer_key(scope["headers"])
-            found = self.keys.principal(key) if key is not None else None
-            if found is None:
-                await _send_error(send, _unauthenticated(key))
+            try:
+                principal = authenticate(self.keys, scope["headers"])
+            except AuthenticationError as refused:
+                await _send_error(send, refused)
                 return
-            principal = found
             scope[PRINCIPAL_SCOPE_KEY] = principal
         if self.limiter is not None:
             announced = _content_length(scope["headers"])
             wait = self.limiter.take(principal, self.limiter.cost(announced or 0))
             if wait > 0:
-                await _send_error(send, _rate_limited(principal, self.limiter, wait))
+                await _send_error(send, rate_limited(principal, self.limiter, wait))
                 return
             if announced is None and self.limiter.bytes_per_token is not None:
                 receive = _charging(receive, self.limiter, principal)
@@ -226,7 +235,7 @@ def _charging(receive: Receive, limiter: RateLimiter, principal: str) -> Receive
     return counted
 
 
-def _unauthenticated(key: bytes | None) -> AuthenticationError:
+def unauthenticated(key: bytes | None) -> AuthenticationError:
     if key is None:
         return AuthenticationError(MISSING_KEY, code="invalid_api_key")
     shown = redact(key.decode("ascii", "replace"))
@@ -237,7 +246,7 @@ def _unauthenticated(key: bytes | None) -> AuthenticationError:
     )
 
 
-def _rate_limited(principal: str, limiter: RateLimiter, wait: float) -> RateLimitError:
+def rate_limited(principal: str, limiter: RateLimiter, wait: float) -> RateLimitError:
     weighed = (
         ""
         if limiter.bytes_per_token is None

@@ -57,7 +57,11 @@ def _too_large(limit: int) -> PayloadTooLargeError:
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
-    body = await read_body(request)
+    return parse_json(await read_body(request), model)
+
+
+def parse_json(body: bytes, model: type[M]) -> M:
+    """A JSON body as `model`, or the 400 that names what is wrong with it."""
     if not body.strip():
         body = b"{}"
     try:

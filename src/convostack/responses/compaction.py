@@ -59,6 +59,7 @@ class Window:
 class Compactor:
     def __init__(self, sealer: Sealer):
         self._sealer = sealer
+        self.sealer = sealer  # shared with sealed reasoning (`reasoning.py`)
 
     def check(self, items: list[Item], param: str) -> None:
         """Every compaction item in `items` opens (a 400 naming it otherwise)."""

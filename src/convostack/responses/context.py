@@ -3,7 +3,9 @@
 History items, then `instructions` as a system message for this turn only, then the new
 input: every item, in order, with no cap. Consecutive `function_call` items become one
 assistant message with several `tool_calls` (parallel calls), and each
-`function_call_output` a `tool` message. Items a chat model cannot see (reasoning
+`function_call_output` a `tool` message; `custom_tool_call`s and namespaced calls are
+shown as the functions they were offered as. A reasoning item's text goes with the next
+assistant message as `reasoning_content`. Items a chat model cannot see (reasoning
 summaries, built-in tool traces) are left out of the model's input, and only of it.
 """
 
@@ -12,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from convostack.providers.base import JSONDict
 from convostack.responses.models import (
     ResponseCreate,
     TextFormatJsonObject,
     TextFormatJsonSchema,
 )
+from convostack.responses.reasoning import reasoning_text
 
 Item = dict[str, Any]
 
@@ -78,6 +83,19 @@ def _tool_call(call_id: str, name: str, arguments: str) -> JSONDict:
             "function": {"name": name, "arguments": arguments}}  # fmt: skip
 
 
+def _client_call(item: Item) -> JSONDict:
+    """A call the caller ran, as the model made it: a namespace's tool by its flat name
+    (`tools/namespace.py`), a custom tool as a function of one string, `input`."""
+    name = item["name"]
+    if item.get("namespace"):
+        name = f"{item['namespace']}__{name}"
+    if item["type"] == "custom_tool_call":
+        arguments = orjson.dumps({"input": item.get("input", "")}).decode()
+    else:
+        arguments = item.get("arguments", "")
+    return _tool_call(item["call_id"], name, arguments)
+
+
 def _mcp_result(item: Item) -> str:
     """What the model reads of an MCP call: its output, or what went wrong."""
     if item.get("status") != "failed" and item.get("output") is not None:
@@ -112,22 +130,25 @@ def to_messages(items: Iterable[Item], requests: dict[str, Item] | None = None) 
     messages: list[JSONDict] = []
     pending_calls: list[JSONDict] = []
     pending_results: list[JSONDict] = []  # of server-run calls, which carry their result
+    thoughts: list[str] = []  # reasoning, for the assistant message that follows it
+
+    def assistant(message: JSONDict) -> None:
+        if thoughts:  # the field engines' chat templates read (vLLM, llama.cpp)
+            message["reasoning_content"] = "\n".join(thoughts)
+            thoughts.clear()
+        messages.append(message)
 
     def flush_calls() -> None:
         if pending_calls:
-            messages.append(
-                {"role": "assistant", "content": None, "tool_calls": list(pending_calls)}
-            )
+            assistant({"role": "assistant", "content": None, "tool_calls": list(pending_calls)})
             pending_calls.clear()
             messages.extend(pending_results)
             pending_results.clear()
 
     for item in items:
         kind = item.get("type", "message")
-        if kind == "function_call":
-            pending_calls.append(
-                _tool_call(item["call_id"], item["name"], item.get("arguments", ""))
-            )
+        if kind in ("function_call", "custom_tool_call"):
+            pending_calls.append(_client_call(item))
             continue
         if kind == "mcp_call":
             pending_calls.append(_tool_call(item["id"], item["name"], item.get("arguments", "")))
@@ -141,17 +162,23 @@ def to_messages(items: Iterable[Item], requests: dict[str, Item] | None = None) 
                 pending_calls.append(denial[0])
                 pending_results.append(denial[1])
             continue
+        if kind == "reasoning":
+            thought = reasoning_text(item)
+            if thought:
+                thoughts.append(thought)
+            continue
         flush_calls()
         if kind == "message":
             role = item["role"]
             text = _single_text(role, item["content"])
-            if text is not None:  # the usual shape, converted without the general walk
+            if role == "assistant":
+                assistant({"role": "assistant", "content": _text_of(item["content"])
+                           if text is None else text})  # fmt: skip
+            elif text is not None:  # the usual shape, converted without the general walk
                 messages.append({"role": role, "content": text})
-            elif role == "assistant":
-                messages.append({"role": "assistant", "content": _text_of(item["content"])})
             else:
                 messages.append({"role": role, "content": _user_content(item["content"])})
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             messages.append(
                 {"role": "tool", "tool_call_id": item.get("call_id", ""),
                  "content": _text_of(item.get("output"))}

@@ -39,6 +39,7 @@ class FunctionTool(_Strict):
 class FunctionToolChoice(_Strict):
     type: Literal["function"]
     name: str
+    namespace: str | None = None  # a function of a `namespace` tool
 
 
 class McpToolChoice(_Strict):
@@ -56,10 +57,11 @@ class AllowedToolsChoice(_Strict):
 
 
 class NamedToolChoice(_Strict):
-    """A custom tool by name (refused until custom tools exist: not in `tools`)."""
+    """A custom tool by name."""
 
     type: Literal["custom"]
     name: str
+    namespace: str | None = None  # a custom tool of a `namespace` tool
 
 
 class HostedToolChoice(_Strict):

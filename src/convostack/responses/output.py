@@ -40,11 +40,17 @@ class CallShape:
     failed_event: str | None = None
     runs_on_server: bool = False
     runner: Any = field(default=None, compare=False)  # what runs it (a TurnTools)
+    for_caller: bool = False  # a call the caller runs: it gets a `call_id` and a `name`
+    # A custom tool's call: the model's JSON arguments to the item's `input` (raises
+    # when the input breaks the tool's grammar); its events are `<input_events>.delta/done`.
+    input_of: Callable[[str], str] | None = field(default=None, compare=False)
+    input_events: str | None = None
 
 
 FUNCTION_CALL = CallShape(
     {"type": "function_call", "status": "in_progress"},
     "response.function_call_arguments",
+    for_caller=True,
 )
 ShapeOf = Callable[[str], CallShape | None]
 
@@ -81,8 +87,13 @@ class OutputBuilder:
     it may still make: the ones past it are ignored, as OpenAI ignores them."""
 
     def __init__(
-        self, max_tool_calls: int | None = None, start: int = 0, shape_of: ShapeOf | None = None
+        self,
+        max_tool_calls: int | None = None,
+        start: int = 0,
+        shape_of: ShapeOf | None = None,
+        on_reasoning: Callable[[JSONDict], None] | None = None,
     ):
+        self._on_reasoning = on_reasoning  # e.g. seals it, before it is `done`
         self._max_tool_calls = max_tool_calls
         self._start = start
         self._shape_of = shape_of
@@ -142,6 +153,8 @@ class OutputBuilder:
         item["status"] = status
         text = "".join(entry.text)
         item["content"] = [{"type": "reasoning_text", "text": text}]
+        if self._on_reasoning is not None:
+            self._on_reasoning(item)
         where = {"item_id": item["id"], "output_index": entry.index, "content_index": 0}
         return [{"type": "response.reasoning_text.done", **where, "text": text},
                 item_done(entry.index, item)]  # fmt: skip
@@ -180,9 +193,11 @@ class OutputBuilder:
                 return events
             name = function.get("name", "")
             shape = (self._shape_of and self._shape_of(name)) or FUNCTION_CALL
-            item = {"id": new_item_id(shape.item["type"]), **shape.item, "arguments": ""}
-            if shape is FUNCTION_CALL:
-                item.update(call_id=delta.get("id") or new_call_id(), name=name)
+            item = {"id": new_item_id(shape.item["type"]), **shape.item}
+            item["input" if shape.input_of else "arguments"] = ""
+            if shape.for_caller:
+                item.setdefault("call_id", delta.get("id") or new_call_id())
+                item.setdefault("name", name)
             call = _Call(self._next_index(), item, shape)
             self._calls[key] = call
             self._items.append(call)
@@ -238,6 +253,8 @@ class OutputBuilder:
             elif isinstance(entry, _Reasoning):
                 events += self._thought_done(status)
                 continue
+            elif entry.shape.input_of is not None:
+                events += self._custom_input(entry, entry.shape.input_of)
             else:
                 item["arguments"] = "".join(entry.arguments)
                 shape = entry.shape
@@ -250,6 +267,14 @@ class OutputBuilder:
                     continue  # done once the server has run it
             events.append(item_done(entry.index, item))
         return events
+
+    def _custom_input(self, entry: _Call, input_of: Callable[[str], str]) -> list[Event]:
+        """A custom call's input, in one delta: the model writes it inside JSON
+        arguments, which cannot be unwrapped safely until they are whole."""
+        text = entry.item["input"] = input_of("".join(entry.arguments))
+        kind = entry.shape.input_events or "response.custom_tool_call_input"
+        return [{**self._about(kind + ".delta", entry), "delta": text},
+                {**self._about(kind + ".done", entry), "input": text}]  # fmt: skip
 
     def server_calls(self) -> list[tuple[int, JSONDict, CallShape]]:
         """The calls the server is to run, in output order: (output index, item, shape)."""

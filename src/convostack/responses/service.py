@@ -13,7 +13,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Mapping
 
 import orjson
 
@@ -103,8 +103,10 @@ class ResponseService:
         )
         self.compaction = CompactService(self._preparer, conversations, models, self._compactor)
 
-    async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
-        return await self._preparer.prepare(owner, body)
+    async def prepare(
+        self, owner: str, body: ResponseCreate, local: Mapping[str, list[JSONDict]] | None = None
+    ) -> PreparedTurn:
+        return await self._preparer.prepare(owner, body, local)
 
     # -- running a turn -----------------------------------------------------------
 
@@ -121,14 +123,19 @@ class ResponseService:
             await turn.tools.close()
         return await self.finish(turn, loop)
 
-    async def stream(self, turn: PreparedTurn) -> AsyncIterator[Event]:
-        """A streaming turn as Responses events (without sequence numbers)."""
+    async def stream(
+        self, turn: PreparedTurn, generate: bool = True
+    ) -> AsyncGenerator[Event, None]:
+        """A streaming turn as Responses events (without sequence numbers). Without
+        `generate` (a WebSocket prewarm) the model is not called: the response keeps its
+        input and has no output, for a later turn to continue from."""
         yield {"type": "response.created", "response": turn.envelope("in_progress", [])}
         yield {"type": "response.in_progress", "response": turn.envelope("in_progress", [])}
         loop = self._loop(turn)
         try:
-            async for event in loop.events(streaming=True):
-                yield event
+            if generate:
+                async for event in loop.events(streaming=True):
+                    yield event
             final = await self.finish(turn, loop)
         except Exception as exc:
             failed = await self.keep_failure(turn, exc, loop.output)

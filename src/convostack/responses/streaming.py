@@ -37,6 +37,8 @@ def replay_events(response: JSONDict) -> Iterator[Event]:
             started["arguments"] = ""
         elif item["type"] == "mcp_list_tools":
             started["tools"] = []
+        elif item["type"] == "custom_tool_call":
+            started["input"] = ""
         yield {"type": "response.output_item.added", "output_index": index, "item": started}
         if item["type"] == "message":
             for part_index, part in enumerate(item["content"]):
@@ -74,6 +76,9 @@ def _tool_item_events(index: int, item: JSONDict) -> Iterator[Event]:
         yield {"type": "response.mcp_call_arguments.done", **where, "arguments": item["arguments"]}
         outcome = "failed" if item.get("status") == "failed" else "completed"
         yield {"type": f"response.mcp_call.{outcome}", **where}
+    elif item["type"] == "custom_tool_call":
+        yield {"type": "response.custom_tool_call_input.delta", **where, "delta": item["input"]}
+        yield {"type": "response.custom_tool_call_input.done", **where, "input": item["input"]}
     elif item["type"] == "reasoning":
         for index, part in enumerate(item.get("content") or []):
             at = {**where, "content_index": index}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from convostack.responses.models import (
     ResponseCreate,
 )
 from convostack.responses.moderation import mode, moderate, text_of
+from convostack.responses.reasoning import open_input
 from convostack.responses.tools import ToolBox, check_tools
 from convostack.responses.tools.base import PrepareContext
 from convostack.responses.tools.mcp_pool import McpSessionPool
@@ -57,6 +59,7 @@ class PreparedTurn:
     dropped_items: int = 0
     compaction: CompactionPlan | None = None
     moderation: dict[str, JSONDict] = field(default_factory=dict)  # by side: input, output
+    history: list[Item] = field(default_factory=list)  # what came before, as it was read
 
     def envelope(self, status: str, output: list[JSONDict], **extra: Any) -> JSONDict:
         response = response_object(
@@ -89,6 +92,9 @@ _NOT_MODERATED = {
 # Items a turn parses and turns into messages on the loop; more are done in a thread
 # (1,000 items take about 2 ms to parse and 1 to turn into messages).
 INLINE_ITEMS = 1000
+
+
+_RESULTS = ("function_call_output", "custom_tool_call_output")
 
 
 def _parsed(bodies: list[bytes]) -> list[Item]:
@@ -130,12 +136,14 @@ def _check_tools(body: ResponseCreate, limits: Limits, settings: ToolSettings) -
     tools = body.tools or []
     check_tools(tools, limits, settings)
     choice = body.tool_choice
-    names = {tool["name"] for tool in tools if tool["type"] == "function"}
+    # (namespace, name, type) of every function and custom tool, namespaced or not
+    defined = {(None, t["name"], t["type"]) for t in tools if t["type"] in ("function", "custom")}
+    defined |= {(t["name"], inner["name"], inner["type"]) for t in tools
+              if t["type"] == "namespace" for inner in t["tools"]}  # fmt: skip
     missing = (
-        (isinstance(choice, FunctionToolChoice | NamedToolChoice) and choice.name not in names)
-        or (isinstance(choice, NamedToolChoice))  # no custom tools yet: never in `tools`
-        or (isinstance(choice, HostedToolChoice) and all(t["type"] != choice.type for t in tools))
-    )
+        isinstance(choice, FunctionToolChoice | NamedToolChoice)
+        and (choice.namespace, choice.name, choice.type) not in defined
+    ) or (isinstance(choice, HostedToolChoice) and all(t["type"] != choice.type for t in tools))
     if missing:
         named = getattr(choice, "name", None) or getattr(choice, "type", "")
         raise InvalidRequestError(
@@ -183,7 +191,11 @@ class TurnPreparer:
         self._sessions = sessions
         self._compactor = compactor
 
-    async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
+    async def prepare(
+        self, owner: str, body: ResponseCreate, local: Mapping[str, list[Item]] | None = None
+    ) -> PreparedTurn:
+        """`local`: the histories of responses made on this WebSocket connection, which a
+        `previous_response_id` may name even when they were not stored."""
         _check_unsupported(body)
         model = body.model or self._models.default_model
         if not model:
@@ -217,7 +229,11 @@ class TurnPreparer:
         self._conversations.limits.check_input_count(len(raw_input), "input")
         route = await self._models.resolve(model)
         input_items = await self._conversations.prepare_items(owner, raw_input, "input")
-        history = await self.history(owner, conversation_id, body.previous_response_id)
+        previous = body.previous_response_id
+        if local is not None and previous is not None and previous in local:
+            history = local[previous]
+        else:
+            history = await self.history(owner, conversation_id, previous)
         if conversation_id is not None:
             # The turn appends its input and at least one output item.
             self._conversations.limits.check_conversation_size(
@@ -261,6 +277,8 @@ class TurnPreparer:
             return dropped, request, plan
 
         self._compactor.check(new_input, "input")
+        open_input(self._compactor.sealer, new_input, "input")
+        open_input(self._compactor.sealer, history, None)  # kept as the client sent them
         # A long history takes milliseconds per thousand items to turn into messages:
         # done in a thread, the loop serves other requests meanwhile.
         try:
@@ -287,6 +305,7 @@ class TurnPreparer:
             compaction=plan,
             compactor=self._compactor,
             moderation=moderated,
+            history=history,
         )
 
     async def history(
@@ -333,6 +352,6 @@ class TurnPreparer:
             total -= sizes[dropped]
             dropped += 1
         # Never start on a tool result whose call was dropped: the model could not use it.
-        while dropped < len(history) and history[dropped].get("type") == "function_call_output":
+        while dropped < len(history) and history[dropped].get("type") in _RESULTS:
             dropped += 1
         return dropped, history[dropped:]

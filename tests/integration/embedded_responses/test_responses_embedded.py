@@ -134,3 +134,30 @@ def test_seed_script_responses_part(client: openai.OpenAI, text_model_id: str) -
             model=text_model_id, input=[{"role": "user", "content": "say hello"}],
             conversation="conv_zzzzzzzzz5dc81908289d62779d2ac510a2b0b602ef00a44",
         )  # fmt: skip
+
+
+def test_custom_and_namespace_tools(client: openai.OpenAI, text_model_id: str) -> None:
+    """A forced call of a custom tool and of a namespaced function: the engine's own
+    constrained decoding gives `{"input": ...}` and the schema's arguments."""
+    note: Any = {"type": "custom", "name": "note", "description": "Write a short note"}
+    crm: Any = {
+        "type": "namespace", "name": "crm", "description": "Customer records",
+        "tools": [{"type": "function", "name": "get_customer", "description": "Find a customer",
+                   "parameters": {"type": "object", "properties": {"name": {"type": "string"}},
+                                  "required": ["name"], "additionalProperties": False}}],
+    }  # fmt: skip
+    custom = client.responses.create(
+        model=text_model_id, input="Note that Ada called.", tools=[note, crm], temperature=0,
+        tool_choice={"type": "custom", "name": "note"}, max_output_tokens=48,
+    )  # fmt: skip
+    (call,) = [item for item in custom.output if item.type == "custom_tool_call"]
+    assert call.name == "note"
+    assert isinstance(call.input, str)
+    choice: Any = {"type": "function", "name": "get_customer", "namespace": "crm"}
+    namespaced = client.responses.create(
+        model=text_model_id, input="Find the customer Ada.", tools=[note, crm], temperature=0,
+        tool_choice=choice, max_output_tokens=48,
+    )  # fmt: skip
+    (found,) = [item for item in namespaced.output if item.type == "function_call"]
+    assert (found.name, found.namespace) == ("get_customer", "crm")
+    assert isinstance(json.loads(found.arguments).get("name"), str)

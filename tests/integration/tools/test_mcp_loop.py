@@ -261,3 +261,15 @@ def test_the_sse_transport_is_used_when_streamable_http_is_not_there(
     assert response.output[1].type == "mcp_call"
     assert response.output[1].output == "8"
     assert len(mcp.sse_recorder.requests) > 0
+
+
+def test_reasoning_before_a_server_call_does_not_end_the_turn(
+    client: openai.OpenAI, mcp: McpTestServer
+) -> None:
+    """A reasoning item is neither a call nor the caller's: the loop runs on."""
+    response = client.responses.create(
+        model=MODEL, input="think first", tools=[mcp_tool(mcp)],
+        tool_choice={"type": "mcp", "server_label": "tools", "name": "echo"},
+    )  # fmt: skip
+    assert kinds(response.output) == ["mcp_list_tools", "reasoning", "mcp_call", "reasoning",
+                                      "message"]  # fmt: skip

@@ -10,12 +10,16 @@ from convostack.limits import Limits
 from convostack.providers.base import JSONDict
 from convostack.responses.output import CallShape
 from convostack.responses.tools.base import OpeningItem, PrepareContext, ToolKind, TurnTools
+from convostack.responses.tools.custom import CustomKind
 from convostack.responses.tools.function import FunctionKind
 from convostack.responses.tools.mcp import McpKind
+from convostack.responses.tools.namespace import NamespaceKind, offered_names
 from convostack.responses.tools.settings import ToolSettings
 
 # A new kind is one class and one line here.
-KINDS: dict[str, ToolKind] = {kind.type: kind for kind in (FunctionKind(), McpKind())}
+KINDS: dict[str, ToolKind] = {
+    kind.type: kind for kind in (FunctionKind(), McpKind(), CustomKind(), NamespaceKind())
+}
 
 
 def _kind(tool: Any, param: str) -> ToolKind:
@@ -36,6 +40,16 @@ def check_tools(tools: list[Any], limits: Limits, settings: ToolSettings) -> Non
     limits.check_tool_count(len(tools))
     for n, tool in enumerate(tools):
         _kind(tool, f"tools[{n}]").check(tool, f"tools[{n}]", settings)
+    seen: set[str] = set()
+    for name, param in offered_names(tools):  # one flat list of functions for the model
+        if name in seen:
+            raise InvalidRequestError(
+                f"Invalid '{param}': the model would see two tools named '{name}' "
+                "(a namespace's tool is offered as '<namespace>__<name>').",
+                code="invalid_value",
+                param=param,
+            )
+        seen.add(name)
 
 
 def echo_tools(tools: list[Any]) -> list[JSONDict]:
@@ -55,7 +69,9 @@ class ToolBox:
         by_kind: dict[str, list[tuple[int, JSONDict]]] = {}
         for n, tool in enumerate(tools):
             by_kind.setdefault(tool["type"], []).append((n, tool))
-        context.client_names = {t["name"] for _, t in by_kind.get("function", [])}
+        # What the model sees of the caller's tools (functions, custom, namespaced):
+        # an MCP tool of the same name is renamed around them.
+        context.client_names = {name for name, _ in offered_names(tools)}
         parts: list[TurnTools] = []
         try:
             for kind_name, definitions in by_kind.items():
@@ -91,9 +107,13 @@ class ToolBox:
         shape = self.shape_of(name)
         item = shape.item if shape is not None else {"type": "function_call", "name": name}
         kind = entry.get("type")
-        if item.get("type") != f"{kind}_call" and not (kind == "mcp" and "server_label" in item):
+        if kind == "namespace":
+            return item.get("namespace") == entry.get("name")
+        call_type = "custom_tool_call" if kind == "custom" else f"{kind}_call"
+        if item.get("type") != call_type and not (kind == "mcp" and "server_label" in item):
             return False
-        return all(item.get(key) == entry[key] for key in ("name", "server_label") if key in entry)
+        keys = ("name", "server_label", "namespace")
+        return all(item.get(key) == entry[key] for key in keys if key in entry)
 
     def chat_tool_choice(self, fallback: Any) -> Any:
         for part in self._parts:

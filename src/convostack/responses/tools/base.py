@@ -30,7 +30,8 @@ class PrepareContext:
     history: list[Item]  # the conversation's or chain's items, before any truncation
     new_input: list[Item]
     tool_choice: Any  # the request's, parsed
-    client_names: set[str] = field(default_factory=set)  # function tools' names
+    # the caller's tools, as the model sees them
+    client_names: set[str] = field(default_factory=set)
 
 
 @dataclass

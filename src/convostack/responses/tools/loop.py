@@ -36,6 +36,7 @@ from convostack.responses.compaction import (
 )
 from convostack.responses.context import to_messages
 from convostack.responses.output import CallShape, Event, OutputBuilder, item_added, item_done
+from convostack.responses.reasoning import INCLUDE, seal
 from convostack.responses.tools.base import TurnTools
 from convostack.responses.tools.settings import ToolSettings
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from convostack.responses.turn import PreparedTurn
 
 _FORCED = ("required",)
+_NOT_CALLS = ("message", "reasoning")
 
 
 class ToolLoop:
@@ -78,7 +80,9 @@ class ToolLoop:
         messages += to_messages(self.output)
         calls_left = turn.body.max_tool_calls
         for round_number in range(1, self._settings.max_tool_iterations + 1):
-            builder = OutputBuilder(calls_left, len(self.output), turn.tools.shape_of)
+            builder = OutputBuilder(
+                calls_left, len(self.output), turn.tools.shape_of, self._seal_reasoning
+            )
             request = self._request(messages, round_number, calls_left)
             async for event in self._model(request, builder, streaming):
                 yield event
@@ -96,9 +100,11 @@ class ToolLoop:
             server_calls = builder.server_calls()
             async for event in self._run(server_calls):
                 yield event
+            # Calls only: a reasoning item before them is neither a call nor the caller's.
+            calls = sum(item["type"] not in _NOT_CALLS for item in made)
             if calls_left is not None:
-                calls_left -= sum(item["type"] != "message" for item in made)
-            if len(server_calls) < sum(item["type"] != "message" for item in made):
+                calls_left -= calls
+            if len(server_calls) < calls:
                 return  # a call for the caller: a function call, or one awaiting approval
             if not server_calls:
                 if builder.ignored_calls and not made:
@@ -109,6 +115,10 @@ class ToolLoop:
                 return
             messages += to_messages(made)
         self.incomplete_reason = "max_tool_iterations"
+
+    def _seal_reasoning(self, item: JSONDict) -> None:
+        if INCLUDE in (self._turn.body.include or ()):
+            seal(self._turn.compactor.sealer, item)
 
     async def _compact(self, plan: CompactionPlan) -> AsyncIterator[Event]:
         """`context_management`: a summary first, standing for the history from now on."""
