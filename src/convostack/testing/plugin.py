@@ -28,6 +28,7 @@ from convostack.testing.stack import Target, open_target
 from convostack.testing.suites import SETUPS, SUITES, Setup
 
 DEFAULT_TEXT_MODEL = "smollm2-135m-instruct"
+DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
 
 
 @dataclass
@@ -129,8 +130,9 @@ def resolve(config: pytest.Config) -> Options:
     for name in MODEL_OPTIONS:
         given = config.getoption("--" + name.replace("_", "-"))
         value = given if given is not None else setup.models.get(name)
-        if value is None and name == "text_model":
-            value = DEFAULT_TEXT_MODEL
+        if value is None:  # the embedded models, which need nothing else
+            value = {"text_model": DEFAULT_TEXT_MODEL,
+                     "embedding_model": DEFAULT_EMBEDDING_MODEL}.get(name)  # fmt: skip
         models[name] = [v.strip() for v in (value or "").split(",") if v.strip()]
     env = dict(_pairs(config.getoption("--env")))
     mode = config.getoption("--inference-mode")
