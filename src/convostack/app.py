@@ -17,6 +17,7 @@ from convostack.chat.routes import routes as chat_routes
 from convostack.config import Config
 from convostack.conversations.routes import routes as conversation_routes
 from convostack.errors import InternalError, ServiceUnavailableError
+from convostack.files.routes import routes as file_routes
 from convostack.http import JSON, MAX_BODY_SCOPE_KEY, json_response
 from convostack.limits import RateLimiter
 from convostack.models.routes import routes as models_routes
@@ -25,6 +26,7 @@ from convostack.responses.routes import routes as response_routes
 from convostack.routing import Route, Router, error_response
 from convostack.stack import Stack
 from convostack.ui.routes import routes as ui_routes
+from convostack.vector_stores.routes import routes as vector_store_routes
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +181,8 @@ def create_app(config: Config, stack: Stack | None = None) -> App:
             *response_routes,
             *models_routes,
             *chat_routes,
+            *file_routes,
+            *vector_store_routes,
             *ui_routes,
         ]
     )

@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 from convostack.config import Config, ConfigError
 from convostack.conversations.service import ConversationService
+from convostack.files.service import FileService
 from convostack.providers import embedded_model
 from convostack.providers.base import InferenceProvider
 from convostack.providers.recording import RecordingProvider
@@ -18,6 +19,10 @@ from convostack.responses.service import ResponseService
 from convostack.storage import UnsupportedDatabaseURL, open_store, redacted_url
 from convostack.storage.base import Store, StoreUnavailable
 from convostack.storage.quotas import Quotas
+from convostack.vector_stores.embedding import EmbedderSource
+from convostack.vector_stores.ingest import Ingestor
+from convostack.vector_stores.search import Searcher
+from convostack.vector_stores.service import VectorStoreService
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +148,16 @@ class Stack:
         self.responses = ResponseService(
             self.store, self.conversations, self.models, config.tool_settings
         )
+        self.files = FileService(self.store)
+        self.embedders = EmbedderSource(config.embedder)
+        self.ingestor = Ingestor(
+            self.store, self.embedders, poll_seconds=config.ingest_poll_seconds,
+            lease_seconds=config.ingest_lease_seconds,
+        )  # fmt: skip
+        self.vector_stores = VectorStoreService(
+            self.store, self.embedders.model, self.ingestor.wake
+        )
+        self.searcher = Searcher(self.store, self.embedders)
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
         if self.config.recording_dir is None:
@@ -155,6 +170,7 @@ class Stack:
     async def start(self) -> None:
         await self._start_store()
         await self.models.start()
+        self.ingestor.start()
 
     async def check_database(self) -> None:
         """Open the store and close it again: the database is reachable and migrated (by
@@ -170,6 +186,7 @@ class Stack:
             raise StartupError(database_failure(self.config.database_url, exc)) from exc
 
     async def close(self) -> None:
+        await self.ingestor.close()
         await self.responses.mcp_sessions.close()
         await self.models.close()
         await self.store.close()

@@ -1,0 +1,131 @@
+"""Hybrid search over one vector store: keyword (SQLite FTS5 BM25, PostgreSQL full text)
+and vector similarity, fused by reciprocal rank (`ranking_options.hybrid_search` weighs
+the halves).
+
+Vectors are searched exactly (`top_k_cosine`, one matrix product) over a copy of the
+store's vectors kept in this process and reloaded when the store's `generation` moves
+(a file added or deleted anywhere, by any replica): checking it is one indexed query per
+search. Attribute filters pick the files first, so both halves search only those.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy
+
+from convostack.errors import InvalidRequestError
+from convostack.storage.base import Store
+from convostack.vector_stores.embedding import EmbedderSource
+from convostack.vector_stores.filters import matches
+from convostack.vector_stores.models import RankingOptions
+from convostack.vector_stores.service import translate
+
+# Candidates each half contributes to the fusion, per query.
+CANDIDATES = 50
+# Stores whose vectors one process keeps in memory at once (least recently used leave).
+CACHED_STORES = 16
+RRF_K = 60
+_WORDS = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class _Vectors:
+    generation: int
+    chunk_ids: numpy.ndarray
+    file_ids: numpy.ndarray
+    matrix: numpy.ndarray
+
+
+class Searcher:
+    def __init__(self, store: Store, embedders: EmbedderSource):
+        self._store = store
+        self._embedders = embedders
+        self._cache: OrderedDict[str, _Vectors] = OrderedDict()
+
+    async def search(
+        self,
+        owner: str,
+        vector_store_id: str,
+        queries: list[str],
+        *,
+        max_results: int,
+        filters: Any,
+        ranking: RankingOptions | None,
+    ) -> list[dict[str, Any]]:
+        """Results best first: file id and name, attributes, score in [0, 1], text."""
+        from convostack.retrieval.ranking import fuse, top_k_cosine
+
+        store_row = await translate(self._store.get_vector_store(owner, vector_store_id))
+        files = await translate(self._store.searchable_files(owner, vector_store_id))
+        allowed = [f for f, (_, attributes) in files.items() if matches(filters, attributes)]
+        if not allowed:
+            return []
+        embedder = self._embedders.get()
+        if (embedder.model, embedder.dimension) != (store_row.embedding_model, store_row.dimension):
+            raise InvalidRequestError(
+                f"The vector store '{vector_store_id}' holds {store_row.embedding_model} "
+                f"embeddings ({store_row.dimension} dimensions); this server embeds with "
+                f"{embedder.model} ({embedder.dimension}).",
+                code="embedding_model_mismatch", param="vector_store_id",
+            )  # fmt: skip
+        hybrid = ranking.hybrid_search if ranking else None
+        weights = (hybrid.text_weight, hybrid.embedding_weight) if hybrid else (1.0, 1.0)
+        if sum(weights) <= 0:
+            weights = (1.0, 1.0)
+        vectors = await self._vectors(vector_store_id)
+        mask = numpy.isin(vectors.file_ids, allowed)
+        ids, matrix = vectors.chunk_ids[mask], vectors.matrix[mask]
+        query_vectors = await embedder.embed(queries)
+        best: dict[str, float] = {}
+        for query, query_vector in zip(queries, query_vectors, strict=True):
+            keyword = await self._store.keyword_search(
+                vector_store_id, _WORDS.findall(query.lower()), allowed, CANDIDATES
+            )
+            nearest: list[tuple[str, float]] = []
+            if len(ids):
+                rows, scores = top_k_cosine(query_vector, matrix, min(CANDIDATES, len(ids)))
+                nearest = [(str(ids[r]), float(s)) for r, s in zip(rows, scores, strict=True)]
+            fused = fuse([(str(c), s) for c, s in keyword], nearest, k=RRF_K,
+                         keyword_weight=weights[0], vector_weight=weights[1])  # fmt: skip
+            for chunk_id, score in fused:
+                best[chunk_id] = max(best.get(chunk_id, 0.0), score)
+        # A fused score over its best possible (first in both lists): in (0, 1].
+        top = sum(weights) / (RRF_K + 1)
+        threshold = ranking.score_threshold if ranking else 0.0
+        ranked = [(int(c), min(1.0, s / top)) for c, s in best.items() if s / top >= threshold]
+        ranked.sort(key=lambda pair: -pair[1])
+        ranked = ranked[:max_results]
+        chunks = await self._store.chunks([c for c, _ in ranked])
+        results = []
+        for chunk_id, score in ranked:
+            chunk = chunks.get(chunk_id)
+            if chunk is None or chunk.file_id not in files:
+                continue  # deleted since
+            filename, attributes = files[chunk.file_id]
+            results.append({
+                "file_id": chunk.file_id, "filename": filename, "score": round(score, 6),
+                "attributes": attributes, "content": [{"type": "text", "text": chunk.text}],
+            })  # fmt: skip
+        return results
+
+    async def _vectors(self, vector_store_id: str) -> _Vectors:
+        cached = self._cache.get(vector_store_id)
+        generation = await self._store.store_generation(vector_store_id)
+        if cached is not None and cached.generation == generation:
+            self._cache.move_to_end(vector_store_id)
+            return cached
+        loaded = await self._store.store_vectors(vector_store_id)
+        dimension = self._embedders.get().dimension
+        matrix = numpy.frombuffer(loaded.vectors, dtype="<f4").reshape(-1, dimension)
+        fresh = _Vectors(
+            loaded.generation, numpy.array(loaded.chunk_ids, dtype=numpy.int64),
+            numpy.array(loaded.file_ids, dtype=object), matrix,
+        )  # fmt: skip
+        self._cache[vector_store_id] = fresh
+        while len(self._cache) > CACHED_STORES:
+            self._cache.popitem(last=False)
+        return fresh
