@@ -244,6 +244,13 @@ class SqliteStore(SqliteFiles):
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
+    async def _write_in_thread(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """A write too big for the loop's thread (a file's bytes, a file's chunks)."""
+        try:
+            return await self._writer.run(operation)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
     async def _read_in_thread(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         try:
             return await self._reader.run(operation)

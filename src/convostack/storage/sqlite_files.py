@@ -135,9 +135,12 @@ class SqliteFiles:
     async def _read_in_thread(self, operation: Callable[[Conn], T]) -> T:
         raise NotImplementedError
 
+    async def _write_in_thread(self, operation: Callable[[Conn], T]) -> T:
+        raise NotImplementedError
+
     # -- files ------------------------------------------------------------------------
     async def create_file(self, owner: str, file: FileRow, data: bytes) -> None:
-        await self._write(
+        await self._write_in_thread(
             lambda conn: conn.execute(
                 "INSERT INTO files (id, owner, created_at, filename, purpose, bytes, "
                 "expires_at, content_type, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -417,7 +420,7 @@ class SqliteFiles:
             _touch(conn, job.vector_store_id)
             return True
 
-        return await self._write(op)
+        return await self._write_in_thread(op)
 
     async def fail_ingest(self, job: IngestJob, error: dict[str, str]) -> None:
         await self._write(
