@@ -145,9 +145,6 @@ class Stack:
             providers, prefixed, aliases=config.model_aliases, default_model=config.default_model
         )
         self.conversations = ConversationService(self.store, config.limits)
-        self.responses = ResponseService(
-            self.store, self.conversations, self.models, config.tool_settings
-        )
         self.files = FileService(self.store)
         self.embedders = EmbedderSource(config.embedder)
         self.ingestor = Ingestor(
@@ -158,6 +155,9 @@ class Stack:
             self.store, self.embedders.model, self.ingestor.wake
         )
         self.searcher = Searcher(self.store, self.embedders)
+        self.responses = ResponseService(
+            self.store, self.conversations, self.models, config.tool_settings, self.searcher
+        )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
         if self.config.recording_dir is None:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 
@@ -77,6 +78,7 @@ class ResponseService:
         conversations: ConversationService,
         models: ModelRouter,
         tool_settings: ToolSettings | None = None,
+        searcher: Any = None,
     ):
         self._store = store
         self._limits = conversations.limits
@@ -86,7 +88,7 @@ class ResponseService:
             settings.tool_connect_timeout_seconds, settings.mcp_session_idle_seconds
         )
         self._preparer = TurnPreparer(
-            store, conversations, models, self._tool_settings, self.mcp_sessions
+            store, conversations, models, self._tool_settings, self.mcp_sessions, searcher
         )
 
     async def prepare(self, owner: str, body: ResponseCreate) -> PreparedTurn:
@@ -141,6 +143,7 @@ class ResponseService:
         """Keep a turn the model finished: append to the conversation, store the response."""
         reason = loop.incomplete_reason
         status = "incomplete" if reason else "completed"
+        turn.tools.annotate(loop.output)
         response = turn.envelope(
             status,
             loop.output,

@@ -133,7 +133,9 @@ class TurnPreparer:
         models: ModelRouter,
         tool_settings: ToolSettings,
         sessions: McpSessionPool,
+        searcher: Any = None,
     ):
+        self._searcher = searcher
         self._store = store
         self._conversations = conversations
         self._models = models
@@ -186,7 +188,14 @@ class TurnPreparer:
         tools = await ToolBox.prepare(
             body.tools or [],
             PrepareContext(
-                owner, self._sessions, self._tool_settings, history, new_input, body.tool_choice
+                owner,
+                self._sessions,
+                self._tool_settings,
+                history,
+                new_input,
+                body.tool_choice,
+                searcher=self._searcher,
+                include=body.include or [],
             ),
         )
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy
 
-from convostack.errors import InvalidRequestError
+from convostack.errors import InvalidRequestError, NotFoundError
 from convostack.storage.base import Store
+from convostack.storage.files_base import VectorStoreMissing
 from convostack.vector_stores.embedding import EmbedderSource
 from convostack.vector_stores.filters import matches
 from convostack.vector_stores.models import RankingOptions
@@ -101,8 +102,8 @@ class Searcher:
         ranked = ranked[:max_results]
         chunks = await self._store.chunks([c for c, _ in ranked])
         results = []
-        for chunk_id, score in ranked:
-            chunk = chunks.get(chunk_id)
+        for at, score in ranked:
+            chunk = chunks.get(at)
             if chunk is None or chunk.file_id not in files:
                 continue  # deleted since
             filename, attributes = files[chunk.file_id]
@@ -111,6 +112,15 @@ class Searcher:
                 "attributes": attributes, "content": [{"type": "text", "text": chunk.text}],
             })  # fmt: skip
         return results
+
+    async def check(self, owner: str, vector_store_id: str, param: str) -> None:
+        """A 404 naming `param` unless the store exists and is the owner's."""
+        try:
+            await self._store.get_vector_store(owner, vector_store_id)
+        except VectorStoreMissing:
+            raise NotFoundError(
+                f"No vector store found with id '{vector_store_id}'.", param=param
+            ) from None
 
     async def _vectors(self, vector_store_id: str) -> _Vectors:
         cached = self._cache.get(vector_store_id)

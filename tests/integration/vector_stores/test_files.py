@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import openai
 import pytest
-
 from tests.integration.vector_stores.conftest import SETTINGS
 
 
@@ -24,13 +23,12 @@ def test_upload_retrieve_content_delete(client: openai.OpenAI) -> None:
 
 
 def test_list_pages_and_purpose_filter(client: openai.OpenAI) -> None:
-    ids = [
-        client.files.create(file=(f"f{n}.txt", b"x"), purpose="user_data").id for n in range(3)
-    ]
+    ids = [client.files.create(file=(f"f{n}.txt", b"x"), purpose="user_data").id for n in range(3)]
     client.files.create(file=("batch.jsonl", b"{}"), purpose="batch")
     page = client.files.list(purpose="user_data", limit=2, order="asc")
     seen = [f.id for f in page.data]
-    assert len(seen) == 2 and page.has_more
+    assert len(seen) == 2
+    assert page.has_more
     rest = client.files.list(purpose="user_data", limit=100, order="asc", after=seen[-1])
     listed = seen + [f.id for f in rest.data]
     assert listed[-3:] == ids

@@ -4,9 +4,10 @@ the bad inputs of issue 14."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import openai
 import pytest
-
 from tests.integration.vector_stores.conftest import wait_done
 
 DOCS = {
@@ -40,7 +41,8 @@ def library(client: openai.OpenAI) -> tuple[str, dict[str, str]]:
 def test_store_counts_and_usage(client: openai.OpenAI, library: tuple[str, dict[str, str]]) -> None:
     store = client.vector_stores.retrieve(library[0])
     assert store.status == "completed"
-    assert store.file_counts.completed == 3 and store.file_counts.total == 3
+    assert store.file_counts.completed == 3
+    assert store.file_counts.total == 3
     assert store.usage_bytes > 0
     assert store.metadata == {"k": "v"}
     listed = client.vector_stores.files.list(library[0], filter="completed")
@@ -92,7 +94,9 @@ def test_search_filters(
     expected: set[str],
 ) -> None:
     page = client.vector_stores.search(
-        library[0], query="Danube volcanoes sourdough", filters=filters  # type: ignore[arg-type]
+        library[0],
+        query="Danube volcanoes sourdough",
+        filters=filters,  # type: ignore[arg-type]
     )
     assert {r.filename for r in page.data} == expected
 
@@ -211,7 +215,7 @@ def test_unknown_and_other_tenants_ids_are_404(
 ) -> None:
     store_id, files = library
     file_id = files["rivers.md"]
-    calls = [
+    calls: list[Callable[[openai.OpenAI], object]] = [
         lambda c: c.vector_stores.retrieve(store_id),
         lambda c: c.vector_stores.search(store_id, query="x"),
         lambda c: c.vector_stores.files.list(store_id),

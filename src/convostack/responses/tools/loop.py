@@ -87,7 +87,7 @@ class ToolLoop:
             if self._tripped:
                 self.incomplete_reason = "tool_failures"
                 return
-            messages += to_messages(made)
+            messages += to_messages(made, texts=turn.tools.model_texts())
         self.incomplete_reason = "max_tool_iterations"
 
     async def _opening(self) -> AsyncIterator[Event]:
@@ -170,6 +170,9 @@ class ToolLoop:
         if not calls:
             return
         limit = self._settings.tool_breaker_failures
+        for index, item, shape in calls:
+            if shape.running_event:
+                yield _about(shape.running_event, index, item)
 
         async def run_one(item: JSONDict, shape: CallShape) -> bool:
             runner = cast(TurnTools, shape.runner)
