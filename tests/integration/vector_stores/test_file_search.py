@@ -16,8 +16,11 @@ from convostack.testing.upstream import Upstream
 @pytest.fixture(scope="module")
 def store_id(client: openai.OpenAI) -> str:
     store = client.vector_stores.create(name="handbook")
-    for name, text in (("holidays.md", b"Staff get 30 days of paid holiday each year."),
-                       ("parking.txt", b"Parking permits are issued by the front desk.")):  # fmt: skip
+    documents = {
+        "holidays.md": b"Staff get 30 days of paid holiday each year.",
+        "parking.txt": b"Parking permits are issued by the front desk.",
+    }
+    for name, text in documents.items():
         file_id = client.files.create(file=(name, text), purpose="assistants").id
         done = client.vector_stores.files.create_and_poll(
             file_id=file_id, vector_store_id=store.id, poll_interval_ms=100
@@ -45,7 +48,9 @@ def test_the_model_reads_the_passages_and_the_answer_cites_the_file(
     assert call.results is None  # not asked for with include
     assert message.type == "message"
     annotations = message.content[0].annotations  # type: ignore[union-attr]
-    assert [(a.type, a.filename) for a in annotations] == [("file_citation", "holidays.md")]
+    assert [a.model_dump(exclude={"index", "file_id"}) for a in annotations] == [
+        {"type": "file_citation", "filename": "holidays.md"}
+    ]
     tool_message = upstream.chat_requests()[-1]["messages"][-1]
     assert tool_message["role"] == "tool"
     assert "holidays.md" in tool_message["content"]
