@@ -287,7 +287,8 @@ class Config(BaseModel):
     providers: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Inference providers, each a mapping with a 'type' (openai_compat, "
-        "embedded) and an 'id'. Default: the embedded model, or --upstream when given.",
+        "embedded, embedded_embeddings) and an 'id'. Default: the embedded chat model and "
+        "the embedded embedding model (all-minilm-l6-v2), or --upstream when given.",
     )
 
     model_aliases: dict[str, str] = Field(

@@ -14,7 +14,12 @@ from convostack.providers.base import InferenceProvider
 from convostack.providers.recording import RecordingProvider
 from convostack.providers.registry import create_provider, parse_settings
 from convostack.providers.router import ModelRouter
-from convostack.providers.settings import EmbeddedSettings, OpenAICompatSettings, ProviderSettings
+from convostack.providers.settings import (
+    EmbeddedEmbeddingsSettings,
+    EmbeddedSettings,
+    OpenAICompatSettings,
+    ProviderSettings,
+)
 from convostack.responses.service import ResponseService
 from convostack.storage import UnsupportedDatabaseURL, open_store, redacted_url
 from convostack.storage.base import Store, StoreUnavailable
@@ -28,14 +33,15 @@ log = logging.getLogger(__name__)
 
 
 def provider_settings(config: Config) -> list[ProviderSettings]:
-    """The configured providers; the embedded model when none is configured."""
+    """The configured providers; when none is, the embedded chat model and the embedded
+    embedding model beside it."""
     found = [parse_settings(raw, f"providers[{n}]") for n, raw in enumerate(config.providers)]
     if config.upstream:
         found.append(
             OpenAICompatSettings(base_url=config.upstream, api_key=config.upstream_api_key)
         )
     if not found:
-        found.append(EmbeddedSettings())
+        found.extend([EmbeddedSettings(), EmbeddedEmbeddingsSettings()])
     found = [_with_model_file(s, config.home) for s in found]
     ids = [s.id for s in found]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})

@@ -63,14 +63,17 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 
 def test_providers_default_to_embedded_and_upstream_replaces_it() -> None:
-    assert [s.type for s in provider_settings(load_config(environ={}))] == ["embedded"]
+    default = provider_settings(load_config(environ={}))
+    assert [s.type for s in default] == ["embedded", "embedded_embeddings"]
     config = load_config(overrides={"upstream": "http://127.0.0.1:9/v1"}, environ={})
     assert [(s.type, s.id) for s in provider_settings(config)] == [("openai_compat", "upstream")]
 
 
 def test_bad_provider_entries_fail_fast() -> None:
     config = load_config(overrides={"providers": [{"type": "quantum"}]}, environ={})
-    with pytest.raises(ConfigError, match="known types: embedded, openai_compat"):
+    with pytest.raises(
+        ConfigError, match="known types: embedded, embedded_embeddings, openai_compat"
+    ):
         provider_settings(config)
     config = load_config(
         overrides={"providers": [{"type": "openai_compat", "timeout": -1}]}, environ={}

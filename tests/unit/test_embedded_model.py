@@ -30,10 +30,10 @@ def test_without_the_package_the_home_copy_is_loaded(
 ) -> None:
     config = load_config(environ={"CONVOSTACK_HOME": str(tmp_path)})
     monkeypatch.setattr(embedded_model, "installed_model_path", lambda: None)
-    (settings,) = provider_settings(config)
+    settings, _embeddings = provider_settings(config)
     assert isinstance(settings, EmbeddedSettings)
     assert settings.model_path == tmp_path / "models" / embedded_model.MODEL_FILE
     monkeypatch.setattr(embedded_model, "installed_model_path", lambda: tmp_path / "x.gguf")
-    (settings,) = provider_settings(config)
+    settings, _embeddings = provider_settings(config)
     assert isinstance(settings, EmbeddedSettings)
     assert settings.model_path is None  # the installed package's file, found at load

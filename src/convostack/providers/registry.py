@@ -11,7 +11,12 @@ from pydantic import ValidationError
 
 from convostack.config import ConfigError
 from convostack.providers.base import InferenceProvider
-from convostack.providers.settings import EmbeddedSettings, OpenAICompatSettings, ProviderSettings
+from convostack.providers.settings import (
+    EmbeddedEmbeddingsSettings,
+    EmbeddedSettings,
+    OpenAICompatSettings,
+    ProviderSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,10 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
         OpenAICompatSettings, "convostack.providers.openai_compat:OpenAICompatProvider"
     ),
     "embedded": ProviderType(EmbeddedSettings, "convostack.providers.embedded:EmbeddedProvider"),
+    "embedded_embeddings": ProviderType(
+        EmbeddedEmbeddingsSettings,
+        "convostack.providers.embedded_embeddings:EmbeddedEmbeddingsProvider",
+    ),
 }
 
 

@@ -78,3 +78,15 @@ class EmbeddedSettings(ProviderSettings):
         "answer differently depending on what ran before it. A request's own "
         "'cache_prompt' wins.",
     )
+
+
+class EmbeddedEmbeddingsSettings(ProviderSettings):
+    type: str = "embedded_embeddings"
+    id: str = "embedded_embeddings"
+    max_inputs: int = Field(
+        2048,
+        ge=1,
+        description="Most texts one /v1/embeddings request may embed (OpenAI's limit); the "
+        "model reads the first 256 tokens of each and runs on the CPU, one batch at a time, "
+        "shared with vector store ingestion.",
+    )

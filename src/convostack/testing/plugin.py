@@ -24,6 +24,7 @@ from convostack.providers.recording import MODES, TEST_ID_HEADER
 from convostack.testing.stack import Target, open_target
 
 DEFAULT_TEXT_MODEL = "smollm2-135m-instruct"
+DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
 
 
 @dataclass
@@ -61,8 +62,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--embedding-model",
-        default=os.environ.get("CONVOSTACK_TEST_EMBEDDING_MODEL"),
-        help="Model id for embedding tests; they are skipped without one.",
+        default=os.environ.get("CONVOSTACK_TEST_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
+        help=f"Model id for embedding tests (default {DEFAULT_EMBEDDING_MODEL}, the "
+        "embedded one); an empty value skips them.",
     )
 
 

@@ -1,0 +1,1 @@
+"""Retrieval: embedders, ranking, chunking and text extraction for vector stores."""
