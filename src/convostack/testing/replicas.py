@@ -24,9 +24,7 @@ class Replica:
 
 
 @contextlib.contextmanager
-def replica(
-    db: str, upstream_url: str, env: Mapping[str, str] | None = None
-) -> Iterator[Replica]:
+def replica(db: str, upstream_url: str, env: Mapping[str, str] | None = None) -> Iterator[Replica]:
     """One `convostack serve` on the database `db`, serving `upstream_url`'s models (with
     `env`'s settings, `CONVOSTACK_<FIELD>`); stopped (SIGTERM, then SIGKILL) afterwards
     unless it is dead already."""
