@@ -5,24 +5,14 @@ double (convostack.testing.embedder) that tests select explicitly, never a defau
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
 
-import numpy
+from convostack.retrieval.embedder import Embedder
 
 # name -> "module:factory"; a factory takes no arguments and returns an Embedder.
 EMBEDDERS = {
     "default": "convostack.retrieval.embedder:default_embedder",
     "testing-hash": "convostack.testing.embedder:HashEmbedder",
 }
-
-
-class Embedder(Protocol):
-    """convostack.retrieval.embedder.Embedder: float32 [n, dimension], rows of length 1."""
-
-    model: str
-    dimension: int
-
-    async def embed(self, texts: list[str]) -> numpy.ndarray: ...
 
 
 class EmbedderSource:

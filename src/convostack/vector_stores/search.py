@@ -29,7 +29,6 @@ from convostack.vector_stores.service import translate
 CANDIDATES = 50
 # Stores whose vectors one process keeps in memory at once (least recently used leave).
 CACHED_STORES = 16
-RRF_K = 60
 _WORDS = re.compile(r"\w+")
 
 
@@ -90,14 +89,17 @@ class Searcher:
             if len(ids):
                 rows, scores = top_k_cosine(query_vector, matrix, min(CANDIDATES, len(ids)))
                 nearest = [(str(ids[r]), float(s)) for r, s in zip(rows, scores, strict=True)]
-            fused = fuse([(str(c), s) for c, s in keyword], nearest, k=RRF_K,
-                         keyword_weight=weights[0], vector_weight=weights[1])  # fmt: skip
+            fused = fuse(
+                [(str(c), s) for c, s in keyword],
+                nearest,
+                keyword_weight=weights[0],
+                vector_weight=weights[1],
+            )
             for chunk_id, score in fused:
                 best[chunk_id] = max(best.get(chunk_id, 0.0), score)
-        # A fused score over its best possible (first in both lists): in (0, 1].
-        top = sum(weights) / (RRF_K + 1)
+        # fuse's scores are over the best possible (first in both lists): in [0, 1].
         threshold = ranking.score_threshold if ranking else 0.0
-        ranked = [(int(c), min(1.0, s / top)) for c, s in best.items() if s / top >= threshold]
+        ranked = [(int(c), s) for c, s in best.items() if s >= threshold]
         ranked.sort(key=lambda pair: -pair[1])
         ranked = ranked[:max_results]
         chunks = await self._store.chunks([c for c, _ in ranked])
