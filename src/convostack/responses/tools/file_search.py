@@ -30,14 +30,14 @@ from convostack.vector_stores.models import RankingOptions
 FUNCTION_NAME = "file_search"
 INCLUDE = "file_search_call.results"
 DEFAULT_RESULTS = 10
+# One required string: small local models fill a simple schema reliably, and a model
+# that wants several searches calls the function several times (or sends `queries`,
+# which is accepted too).
 _PARAMETERS = {
     "type": "object",
-    "properties": {
-        "query": {"type": "string", "description": "What to look for in the files."},
-        "queries": {"type": "array", "items": {"type": "string"},
-                    "description": "Several searches at once."},
-    },
-}  # fmt: skip
+    "properties": {"query": {"type": "string", "description": "What to look for."}},
+    "required": ["query"],
+}
 
 
 class FileSearchSpec(_Strict):
