@@ -27,10 +27,12 @@ HANDBOOK = (
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as home:
-        with library_target(Config(home=Path(home))) as target, target.http_client() as http:
-            client = openai.OpenAI(base_url=target.base_url, api_key="none", http_client=http)
-            run(client)
+    with (
+        tempfile.TemporaryDirectory() as home,
+        library_target(Config(home=Path(home))) as target,
+        target.http_client() as http,
+    ):
+        run(openai.OpenAI(base_url=target.base_url, api_key="none", http_client=http))
 
 
 def run(client: openai.OpenAI) -> None:

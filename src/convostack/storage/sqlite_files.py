@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import orjson
 
 from convostack.storage import sqlite_pages as pages
-from convostack.storage.base import CursorMissing, Order
+from convostack.storage.base import Order
 from convostack.storage.files_base import (
     FILE_COLUMNS,
     STORE_COLUMNS,
@@ -299,23 +299,13 @@ class SqliteFiles:
                 _batch(conn, owner, vector_store_id, batch_id)
             else:
                 _store(conn, owner, vector_store_id)
-            bound = -1 if order == "asc" else 1 << 62
-            if after is not None:
-                row = conn.execute(
-                    "SELECT pos FROM vector_store_files WHERE vector_store_id = ? AND file_id = ?",
-                    (vector_store_id, after),
-                ).fetchone()
-                if row is None:
-                    raise CursorMissing(after)
-                bound = row[0]
-            comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
-            rows = conn.execute(
-                f"SELECT {STORE_FILE_COLUMNS} FROM vector_store_files WHERE vector_store_id = ? "
-                f"AND pos {comparison} ? AND (?3 IS NULL OR status = ?3) "
-                f"AND (?4 IS NULL OR batch_id = ?4) ORDER BY pos {direction} LIMIT ?5",
-                (vector_store_id, bound, status, batch_id, limit + 1),
-            ).fetchall()
-            return [store_file_row(r) for r in rows[:limit]], len(rows) > limit
+            rows, more = pages.page(
+                conn, "vector_store_files", STORE_FILE_COLUMNS, vector_store_id, after=after,
+                limit=limit, order=order, scope="vector_store_id", key="file_id",
+                where="AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR batch_id = ?4)",
+                params=(status, batch_id),
+            )  # fmt: skip
+            return [store_file_row(r) for r in rows], more
 
         return await self._read(op)
 

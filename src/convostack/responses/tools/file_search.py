@@ -11,7 +11,7 @@ or else for each file the searches used (at the end of the text).
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import orjson
 from pydantic import Field, ValidationError
@@ -26,6 +26,7 @@ from convostack.responses.tools.settings import ToolSettings
 from convostack.validation import to_api_error
 from convostack.vector_stores.filters import check_filter
 from convostack.vector_stores.models import RankingOptions
+from convostack.vector_stores.search import Searcher
 
 FUNCTION_NAME = "file_search"
 INCLUDE = "file_search_call.results"
@@ -46,23 +47,6 @@ class FileSearchSpec(_Strict):
     max_num_results: int | None = Field(None, ge=1, le=50)
     filters: Any = None
     ranking_options: RankingOptions | None = None
-
-
-class Searcher(Protocol):
-    """vector_stores.search.Searcher, as this kind uses it."""
-
-    async def search(
-        self,
-        owner: str,
-        vector_store_id: str,
-        queries: list[str],
-        *,
-        max_results: int,
-        filters: Any,
-        ranking: RankingOptions | None,
-    ) -> list[dict[str, Any]]: ...
-
-    async def check(self, owner: str, vector_store_id: str, param: str) -> None: ...
 
 
 def _shape(runner: TurnTools) -> CallShape:
