@@ -3,9 +3,12 @@ delete; limits and tenants."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import httpx2
 import openai
 import pytest
-from tests.integration.vector_stores.conftest import SETTINGS
+from tests.integration.vector_stores.conftest import KEY_A, SETTINGS
 
 
 def test_upload_retrieve_content_delete(client: openai.OpenAI) -> None:
@@ -67,3 +70,27 @@ def test_another_tenants_file_is_not_found(
             call(mine.id)
     assert mine.id not in [f.id for f in other_client.files.list()]
     assert client.files.retrieve(mine.id).id == mine.id
+
+
+def test_a_chunked_upload_over_the_limit_is_a_413(
+    http: httpx2.Client,
+) -> None:
+    """No Content-Length to refuse by: the bounded read stops it."""
+    limit = int(str(SETTINGS["max_file_bytes"]))
+    boundary = "b0undary"
+
+    def body() -> Iterator[bytes]:
+        yield (f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n'
+               f'assistants\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+               'filename="big.txt"\r\nContent-Type: text/plain\r\n\r\n').encode()  # fmt: skip
+        for _ in range(limit // 65536 + 3):
+            yield b"a" * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = http.post(
+        "/v1/files", content=body(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}",
+                 "authorization": f"Bearer {KEY_A}"},
+    )  # fmt: skip
+    assert response.status_code == 413
+    assert response.json()["error"]["param"] == "file"
