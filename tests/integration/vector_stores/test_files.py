@@ -94,3 +94,19 @@ def test_a_chunked_upload_over_the_limit_is_a_413(
     )  # fmt: skip
     assert response.status_code == 413
     assert response.json()["error"]["param"] == "file"
+
+
+def test_a_principals_files_are_bounded_by_its_quota(other_client: openai.OpenAI) -> None:
+    """Tenant b (a quota of 500 kB, setting max_file_bytes_per_principal) holds nothing
+    else in these tests."""
+    chunk = b"q" * 190_000
+    kept = [other_client.files.create(file=(f"q{n}.txt", chunk), purpose="assistants").id
+            for n in range(2)]  # fmt: skip
+    with pytest.raises(openai.BadRequestError) as caught:
+        other_client.files.create(file=("q2.txt", chunk), purpose="assistants")
+    assert caught.value.code == "quota_exceeded"
+    assert "max_file_bytes_per_principal" in caught.value.message
+    other_client.files.delete(kept[0])
+    kept[0] = other_client.files.create(file=("q3.txt", chunk), purpose="assistants").id
+    for file_id in kept:
+        other_client.files.delete(file_id)
