@@ -40,7 +40,8 @@ class _FixedEmbedder:
 
     async def embed(self, texts: list[str]) -> numpy.ndarray:
         out = self._rng.standard_normal((len(texts), DIMENSION)).astype(numpy.float32)
-        return out / numpy.linalg.norm(out, axis=1, keepdims=True)
+        unit: numpy.ndarray = out / numpy.linalg.norm(out, axis=1, keepdims=True)
+        return unit
 
 
 class _Source:
