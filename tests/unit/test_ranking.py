@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import numpy
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from convostack.retrieval.embedder import normalise
-from convostack.retrieval.ranking import chunk_text, count_tokens, fuse, top_k_cosine
+from convostack.retrieval.ranking import chunk_text, count_tokens, fts5_query, fuse, top_k_cosine
 
 # --- top_k_cosine -----------------------------------------------------------------------
 
@@ -151,3 +152,18 @@ def test_chunks_cover_every_word_in_order(
         assert numbers[0] <= covered + 1  # no word skipped
         first_before, covered = numbers[0], max(covered, numbers[-1])
     assert covered == len(separators) - 1
+
+
+# --- fts5_query -------------------------------------------------------------------------
+
+
+def test_fts5_query_quotes_every_word_so_its_syntax_is_text() -> None:
+    assert (
+        fts5_query('Error E1042: "NEAR" AND -x') == '"error" OR "e1042" OR "near" OR "and" OR "x"'
+    )
+    assert fts5_query(" ,.! ") == ""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE t USING fts5(body, tokenize = 'porter unicode61')")
+    db.executemany("INSERT INTO t VALUES (?)", [("the hubs are running",), ("unrelated",)])
+    found = db.execute("SELECT body FROM t WHERE t MATCH ?", (fts5_query("hub run OR NOT"),))
+    assert found.fetchall() == [("the hubs are running",)]

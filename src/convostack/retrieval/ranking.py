@@ -5,7 +5,7 @@
 - `fuse`: keyword and vector results merged by reciprocal rank fusion (RRF), optionally
   weighted as OpenAI's `ranking_options.hybrid_search` (`text_weight`, `embedding_weight`)
   weights it. Ranks, not scores, are fused: BM25 scores and cosines are on scales that
-  cannot be compared, and RRF needs no tuning per corpus (bench/retrieval_eval.py).
+  cannot be compared. Its constant was chosen by measurement (bench/retrieval_eval.py).
 - `chunk_text`: fixed windows of tokens with overlap, OpenAI's `chunking_strategy`
   (auto is 800 tokens with 400 of overlap).
 """
@@ -16,7 +16,11 @@ import re
 
 import numpy
 
-RRF_K = 60  # the constant of the original RRF paper; bench/retrieval_eval.py tries others
+# The RRF constant: smaller values weigh the top ranks more. 60, the original paper's
+# (for lists of a thousand TREC documents), let hybrid search lose to vector search alone
+# on nDCG@10 in bench/retrieval_eval.py; 10 beat both halves on recall@5 and nDCG@10, and
+# beat 60 on each half of the queries (bench/RESULTS.md).
+RRF_K = 10
 
 
 def top_k_cosine(
@@ -73,6 +77,17 @@ def fuse(
     best_possible = sum(weights) / (k + 1)
     ranked = sorted(fused.items(), key=lambda entry: -entry[1])  # stable: ties keep order
     return [(item, min(1.0, score / best_possible)) for item, score in ranked]
+
+
+_WORD = re.compile(r"\w+")
+
+
+def fts5_query(text: str) -> str:
+    """A SQLite FTS5 MATCH expression for free text: each word quoted (so that FTS5's
+    own syntax, AND, NEAR, "-" or ":", in a user's query is just text) and OR-ed, for
+    BM25 to rank; "" when the text has no word (match nothing then)."""
+    words = dict.fromkeys(word.lower() for word in _WORD.findall(text))
+    return " OR ".join(f'"{word}"' for word in words)
 
 
 # A token, approximately as OpenAI's tokenizer (cl100k) counts them in chunking: an ASCII
