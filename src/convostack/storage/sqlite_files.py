@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from convostack.retrieval.ranking import fts5_query
 from convostack.storage import sqlite_pages as pages
 from convostack.storage.base import Order
 from convostack.storage.files_base import (
@@ -446,8 +447,10 @@ class SqliteFiles:
     ) -> list[tuple[int, float]]:
         if not terms or not file_ids:
             return []
-        # Each term quoted: FTS5 query syntax in a user's words is never interpreted.
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        # Each word quoted: FTS5 query syntax in a user's words is never interpreted.
+        match = fts5_query(" ".join(terms))
+        if not match:
+            return []
 
         def op(conn: Conn) -> list[tuple[int, float]]:
             # The full-text match first (MATERIALIZED), then the store and files: left
