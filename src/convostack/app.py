@@ -17,6 +17,7 @@ from convostack.chat.routes import routes as chat_routes
 from convostack.config import Config
 from convostack.conversations.routes import routes as conversation_routes
 from convostack.errors import InternalError, ServiceUnavailableError
+from convostack.files.routes import routes as file_routes
 from convostack.http import JSON, MAX_BODY_SCOPE_KEY, json_response
 from convostack.introspection.routes import routes as introspection_routes
 from convostack.limits import RateLimiter
@@ -29,6 +30,7 @@ from convostack.responses.websocket import ResponsesSocket
 from convostack.routing import Route, Router, error_response
 from convostack.stack import Stack
 from convostack.ui.routes import routes as ui_routes
+from convostack.vector_stores.routes import routes as vector_store_routes
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +204,8 @@ def create_app(config: Config, stack: Stack | None = None) -> App:
         *models_routes,
         *chat_routes,
         *introspection_routes,
+        *file_routes,
+        *vector_store_routes,
         *ui_routes,
     ]
     if stack.telemetry.metrics is not None and config.metrics_port is None:

@@ -355,6 +355,41 @@ class Config(BaseModel):
         "Default: none, and such a request is a 400.",
     )
 
+    # --- files and vector stores (files/, vector_stores/) ---
+    max_file_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1,
+        description="Largest file /v1/files accepts; larger gets 413. Files are database "
+        "rows (files/service.py says why), so this bounds a row too.",
+    )
+    max_file_bytes_per_principal: int | None = Field(
+        None,
+        ge=1,
+        description="Most bytes of files one principal may hold; past it, an upload is a "
+        "400 quota_exceeded. Default: no quota.",
+    )
+    embedder: Literal["default", "testing-hash"] = Field(
+        "default",
+        description="The embedder of vector stores: 'default' is the offline MiniLM; "
+        "'testing-hash' is a deterministic test double for the test suites only. A store "
+        "records the model it was built with and refuses another.",
+    )
+    ingest_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="How often a process looks in the database for files to ingest that "
+        "another replica queued (its own are taken at once).",
+    )
+    ingest_lease_seconds: int = Field(
+        120,
+        ge=5,
+        le=86400,
+        description="How long a process holds a file it ingests without renewing its "
+        "lease (renewed after every batch of chunks); a file whose process died is taken "
+        "again by another after this.",
+    )
+
     @field_validator("model_aliases", mode="before")
     @classmethod
     def _aliases_from_text(cls, value: Any) -> Any:

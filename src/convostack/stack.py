@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from convostack.config import Config, ConfigError
 from convostack.conversations.service import ConversationService
+from convostack.files.service import FileService
 from convostack.observability.instrumented import InstrumentedProvider, InstrumentedStore
 from convostack.observability.telemetry import Telemetry
 from convostack.observability.tracing import TracingUnavailable
@@ -29,6 +30,10 @@ from convostack.responses.service import ResponseService
 from convostack.storage import UnsupportedDatabaseURL, open_store, redacted_url
 from convostack.storage.base import Store, StoreUnavailable
 from convostack.storage.quotas import Quotas
+from convostack.vector_stores.embedding import EmbedderSource
+from convostack.vector_stores.ingest import Ingestor
+from convostack.vector_stores.search import Searcher
+from convostack.vector_stores.service import VectorStoreService
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +166,16 @@ class Stack:
             providers, prefixed, aliases=config.model_aliases, default_model=config.default_model
         )
         self.conversations = ConversationService(self.store, config.limits)
+        self.files = FileService(self.store, config.max_file_bytes_per_principal)
+        self.embedders = EmbedderSource(config.embedder)
+        self.ingestor = Ingestor(
+            self.store, self.embedders, poll_seconds=config.ingest_poll_seconds,
+            lease_seconds=config.ingest_lease_seconds,
+        )  # fmt: skip
+        self.vector_stores = VectorStoreService(
+            self.store, self.embedders.model, self.ingestor.wake
+        )
+        self.searcher = Searcher(self.store, self.embedders)
         compactor = Compactor(Sealer(load_key(config.sealing_key, config.home)))
         self.responses = ResponseService(
             self.store,
@@ -169,6 +184,7 @@ class Stack:
             config.tool_settings,
             compactor,
             observer=self.telemetry.observer,
+            searcher=self.searcher,
         )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
@@ -183,6 +199,7 @@ class Stack:
         self.telemetry.start()
         await self._start_store()
         await self.models.start()
+        self.ingestor.start()
 
     async def check_database(self) -> None:
         """Open the store and close it again: the database is reachable and migrated (by
@@ -198,6 +215,7 @@ class Stack:
             raise StartupError(database_failure(self.config.database_url, exc)) from exc
 
     async def close(self) -> None:
+        await self.ingestor.close()
         await self.responses.mcp_sessions.close()
         await self.models.close()
         await self.store.close()

@@ -121,12 +121,32 @@ def _denial(item: Item, requests: dict[str, Item]) -> tuple[JSONDict, JSONDict] 
     )  # fmt: skip
 
 
+def search_text(results: list[Item] | None) -> str:
+    """A file_search call's results as the model reads them: each passage under its
+    file's name. A later turn sees them only if the item kept them (include
+    file_search_call.results)."""
+    if results is None:
+        return "(The results of this search were not kept; search again if needed.)"
+    if not results:
+        return "No matching passages were found in the files."
+    return "\n\n".join(
+        f"[{n}] From the file '{r.get('filename')}' (file_id {r.get('file_id')}):\n{r.get('text')}"
+        for n, r in enumerate(results, start=1)
+    )
+
+
 def approval_requests(*item_lists: Iterable[Item]) -> dict[str, Item]:
     return {item["id"]: item for items in item_lists for item in items
             if item.get("type") == "mcp_approval_request"}  # fmt: skip
 
 
-def to_messages(items: Iterable[Item], requests: dict[str, Item] | None = None) -> list[JSONDict]:
+def to_messages(
+    items: Iterable[Item],
+    requests: dict[str, Item] | None = None,
+    texts: dict[str, str] | None = None,
+) -> list[JSONDict]:
+    """Chat messages for items; `texts` are what the model read as the result of
+    server-run calls whose item does not hold it (by item id)."""
     messages: list[JSONDict] = []
     pending_calls: list[JSONDict] = []
     pending_results: list[JSONDict] = []  # of server-run calls, which carry their result
@@ -155,6 +175,12 @@ def to_messages(items: Iterable[Item], requests: dict[str, Item] | None = None) 
             pending_results.append(
                 {"role": "tool", "tool_call_id": item["id"], "content": _mcp_result(item)}
             )
+            continue
+        if kind == "file_search_call":
+            arguments = orjson.dumps({"queries": item.get("queries") or []}).decode()
+            pending_calls.append(_tool_call(item["id"], "file_search", arguments))
+            read = (texts or {}).get(item["id"]) or search_text(item.get("results"))
+            pending_results.append({"role": "tool", "tool_call_id": item["id"], "content": read})
             continue
         if kind == "mcp_approval_response":
             denial = _denial(item, requests or {})

@@ -36,6 +36,7 @@ class CallShape:
     item: JSONDict  # the item's fields, `id` and `arguments` aside
     arguments_events: str | None  # e.g. "response.mcp_call_arguments" (.delta/.done)
     started_event: str | None = None  # sent right after the item is added
+    running_event: str | None = None  # sent as the server starts running it
     completed_event: str | None = None
     failed_event: str | None = None
     runs_on_server: bool = False

@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator, Mapping
+from typing import Any
 
 import orjson
 
@@ -85,6 +86,7 @@ class ResponseService:
         tool_settings: ToolSettings | None = None,
         compactor: Compactor | None = None,
         observer: Observer = NOT_OBSERVED,
+        searcher: Any = None,
     ):
         self._store = store
         self._models = models
@@ -99,7 +101,13 @@ class ResponseService:
         # process alone: its compactions open only here.
         self._compactor = compactor or Compactor(Sealer(secrets.token_bytes(32)))
         self._preparer = TurnPreparer(
-            store, conversations, models, self._tool_settings, self.mcp_sessions, self._compactor
+            store,
+            conversations,
+            models,
+            self._tool_settings,
+            self.mcp_sessions,
+            self._compactor,
+            searcher,
         )
         self.compaction = CompactService(self._preparer, conversations, models, self._compactor)
 
@@ -164,6 +172,7 @@ class ResponseService:
         withheld = await self._moderate_output(turn, loop)
         reason = "content_filter" if withheld else loop.incomplete_reason
         status = "incomplete" if reason else "completed"
+        turn.tools.annotate(loop.output)
         response = turn.envelope(
             status,
             [] if withheld else loop.output,

@@ -183,7 +183,9 @@ class TurnPreparer:
         tool_settings: ToolSettings,
         sessions: McpSessionPool,
         compactor: Compactor,
+        searcher: Any = None,
     ):
+        self._searcher = searcher
         self._store = store
         self._conversations = conversations
         self._models = models
@@ -249,7 +251,14 @@ class TurnPreparer:
         tools = await ToolBox.prepare(
             body.tools or [],
             PrepareContext(
-                owner, self._sessions, self._tool_settings, history, new_input, body.tool_choice
+                owner,
+                self._sessions,
+                self._tool_settings,
+                history,
+                new_input,
+                body.tool_choice,
+                searcher=self._searcher,
+                include=body.include or [],
             ),
         )
         if isinstance(body.tool_choice, AllowedToolsChoice):

@@ -31,13 +31,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy
-
 from convostack.providers.base import ProviderError
 from convostack.providers.cpu_threads import default_threads
 from convostack.providers.embedded_model import file_sha256
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy loads on first use, not at start-up
+    import numpy
+
     from convostack.providers.router import ModelRouter
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class EmbedderUnavailable(ProviderError):
 
 def normalise(vectors: numpy.ndarray) -> numpy.ndarray:
     """Rows scaled to length 1 (a zero row stays zero), as float32."""
+    import numpy
+
     vectors = numpy.asarray(vectors, dtype=numpy.float32)
     norms = numpy.linalg.norm(vectors, axis=1, keepdims=True)
     scaled: numpy.ndarray = vectors / numpy.maximum(norms, numpy.float32(1e-12))
@@ -183,6 +185,8 @@ class OnnxEmbedder:
 
     def embed_sync(self, texts: list[str]) -> numpy.ndarray:
         """What `embed` does, in the calling thread."""
+        import numpy
+
         self.load()
         result = numpy.zeros((len(texts), self.dimension), dtype=numpy.float32)
         # Texts of similar length together: each batch pads to its longest text.
@@ -193,6 +197,8 @@ class OnnxEmbedder:
         return result
 
     def _batch(self, texts: list[str]) -> numpy.ndarray:
+        import numpy
+
         encodings = self._tokenizer.encode_batch(texts)
         ids = numpy.array([e.ids for e in encodings], dtype=numpy.int64)
         mask = numpy.array([e.attention_mask for e in encodings], dtype=numpy.int64)
@@ -203,6 +209,8 @@ class OnnxEmbedder:
         return normalise(pooled)
 
     async def embed(self, texts: list[str]) -> numpy.ndarray:
+        import numpy
+
         if not texts:
             return numpy.zeros((0, self.dimension), dtype=numpy.float32)
         loop = asyncio.get_running_loop()
@@ -255,6 +263,8 @@ class ProviderEmbedder:
         return probe
 
     async def embed(self, texts: list[str]) -> numpy.ndarray:
+        import numpy
+
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             rows.extend(await self._call(texts[start : start + self.batch_size]))

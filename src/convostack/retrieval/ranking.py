@@ -13,8 +13,11 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import numpy
+if TYPE_CHECKING:  # numpy loads on first use, not at start-up
+    import numpy
+
 
 # The RRF constant: smaller values weigh the top ranks more. 60, the original paper's
 # (for lists of a thousand TREC documents), let hybrid search lose to vector search alone
@@ -29,6 +32,8 @@ def top_k_cosine(
     """The `k` rows of `vectors` most similar to `query` (both L2-normalised, so the dot
     product is the cosine): (row indices int64, scores float32), best first; ties go to
     the lower row. Exact."""
+    import numpy
+
     matrix = numpy.asarray(vectors, dtype=numpy.float32)
     if matrix.ndim != 2:
         raise ValueError(f"vectors must be a matrix, not of shape {matrix.shape}")

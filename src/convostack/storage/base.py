@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-Order = Literal["asc", "desc"]
+from convostack.storage.common import Order as Order
+from convostack.storage.common import StoreError as StoreError
+from convostack.storage.files_base import FileStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +75,6 @@ class ResponsePage:
     ids: list[str]
     bodies: list[bytes]
     has_more: bool
-
-
-class StoreError(Exception):
-    """Base of the store's own exceptions; services turn them into API errors."""
 
 
 class ConversationMissing(StoreError):
@@ -144,7 +142,7 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached or is locked for too long; the caller may retry."""
 
 
-class Store(Protocol):
+class Store(FileStore, Protocol):
     async def start(self) -> None:
         """Open connections and apply pending migrations."""
 

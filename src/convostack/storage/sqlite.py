@@ -39,6 +39,7 @@ from convostack.storage.base import (
     check_copies,
 )
 from convostack.storage.quotas import Quotas
+from convostack.storage.sqlite_files import SqliteFiles
 from convostack.storage.worker import (
     WRITER_WAIT_SECONDS,
     Checkpointer,
@@ -176,7 +177,7 @@ def _has_item(conn: sqlite3.Connection, conversation_id: str, item_id: str) -> b
     return row is not None
 
 
-class SqliteStore:
+class SqliteStore(SqliteFiles):
     def __init__(self, path: Path, quotas: Quotas | None = None):
         self.path = path
         # Usage is only kept with quotas on (storage/quotas.py says why).
@@ -240,6 +241,13 @@ class SqliteStore:
     async def _read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         try:
             return await self._loop.read(operation)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def _write_in_thread(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """A write too big for the loop's thread (a file's bytes, a file's chunks)."""
+        try:
+            return await self._writer.run(operation)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(str(exc)) from exc
 

@@ -1,5 +1,6 @@
 """Cursor pages on SQLite: one owner's rows of a table in `pos` order, starting after the
-row whose id the cursor names (responses and conversations are both listed this way)."""
+row whose id the cursor names (responses, conversations, files and vector stores are
+listed this way; a vector store's files by its id instead of an owner)."""
 
 from __future__ import annotations
 
@@ -20,21 +21,25 @@ def page(
     order: Order,
     where: str = "",
     params: tuple[object, ...] = (),
+    scope: str = "owner",
+    key: str = "id",
 ) -> tuple[list[Any], bool]:
     """Up to `limit` rows of `columns`, and whether more follow. `where` adds conditions
-    (starting with AND) whose placeholders `params` fill. Raises CursorMissing."""
+    (starting with AND) whose placeholders `params` fill. The rows are those whose
+    `scope` column is `owner`; the cursor names a row by its `key` column. Raises
+    CursorMissing."""
     if after is None:
         bound = -1 if order == "asc" else 1 << 62
     else:
         row = conn.execute(
-            f"SELECT pos FROM {table} WHERE id = ? AND owner = ?", (after, owner)
+            f"SELECT pos FROM {table} WHERE {key} = ? AND {scope} = ?", (after, owner)
         ).fetchone()
         if row is None:
             raise CursorMissing(after)
         bound = row[0]
     comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
     rows = conn.execute(
-        f"SELECT {columns} FROM {table} WHERE owner = ? AND pos {comparison} ? {where} "
+        f"SELECT {columns} FROM {table} WHERE {scope} = ? AND pos {comparison} ? {where} "
         f"ORDER BY pos {direction} LIMIT ?",
         (owner, bound, *params, limit + 1),
     ).fetchall()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +24,14 @@ class Replica:
 
 
 @contextlib.contextmanager
-def replica(db: str, upstream_url: str) -> Iterator[Replica]:
-    """One `convostack serve` on the database `db`, serving `upstream_url`'s models;
-    stopped (SIGTERM, then SIGKILL) afterwards unless it is dead already."""
+def replica(db: str, upstream_url: str, env: Mapping[str, str] | None = None) -> Iterator[Replica]:
+    """One `convostack serve` on the database `db`, serving `upstream_url`'s models (with
+    `env`'s settings, `CONVOSTACK_<FIELD>`); stopped (SIGTERM, then SIGKILL) afterwards
+    unless it is dead already."""
     home = Path(tempfile.mkdtemp(prefix="convostack-replica-"))
     port = free_port()
     with (
-        server_process(port, home, ("--db", db, "--upstream", upstream_url)) as process,
+        server_process(port, home, ("--db", db, "--upstream", upstream_url), env) as process,
         httpx2.Client(timeout=60) as http,
     ):
         base_url = f"http://127.0.0.1:{port}/v1"

@@ -11,6 +11,7 @@ from convostack.providers.base import JSONDict
 from convostack.responses.output import CallShape
 from convostack.responses.tools.base import OpeningItem, PrepareContext, ToolKind, TurnTools
 from convostack.responses.tools.custom import CustomKind
+from convostack.responses.tools.file_search import FileSearchKind
 from convostack.responses.tools.function import FunctionKind
 from convostack.responses.tools.mcp import McpKind
 from convostack.responses.tools.namespace import NamespaceKind, offered_names
@@ -18,7 +19,8 @@ from convostack.responses.tools.settings import ToolSettings
 
 # A new kind is one class and one line here.
 KINDS: dict[str, ToolKind] = {
-    kind.type: kind for kind in (FunctionKind(), McpKind(), CustomKind(), NamespaceKind())
+    kind.type: kind
+    for kind in (FunctionKind(), McpKind(), CustomKind(), NamespaceKind(), FileSearchKind())
 }
 
 
@@ -136,6 +138,13 @@ class ToolBox:
                 if shape is not None:
                     return shape
         return None
+
+    def model_texts(self) -> dict[str, str]:
+        return {key: text for part in self._parts for key, text in part.model_texts().items()}
+
+    def annotate(self, output: list[JSONDict]) -> None:
+        for part in self._parts:
+            part.annotate(output)
 
     async def close(self) -> None:
         for part in self._parts:

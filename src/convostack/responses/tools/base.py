@@ -32,6 +32,8 @@ class PrepareContext:
     tool_choice: Any  # the request's, parsed
     # the caller's tools, as the model sees them
     client_names: set[str] = field(default_factory=set)
+    searcher: Any = None  # vector_stores.search.Searcher, for file_search
+    include: list[str] = field(default_factory=list)  # the request's `include`
 
 
 @dataclass
@@ -68,6 +70,16 @@ class TurnTools(Protocol):
 
     def breaker_key(self, item: JSONDict) -> str:
         """Calls with one key fail together (one server): the breaker counts by it."""
+        ...
+
+    def model_texts(self) -> dict[str, str]:
+        """What the model reads as the result of each call it ran, by item id, when that
+        is not the item's own `output` (file_search's results may be left out of the
+        item: include)."""
+        ...
+
+    def annotate(self, output: list[JSONDict]) -> None:
+        """Add what this kind has to say to the turn's final output (citations)."""
         ...
 
     async def run(self, item: JSONDict) -> bool:

@@ -39,6 +39,12 @@ class CallerTools:
     def unknown_call_shape(self, name: str) -> CallShape | None:
         return None
 
+    def model_texts(self) -> dict[str, str]:
+        return {}
+
+    def annotate(self, output: list[JSONDict]) -> None:
+        return None
+
     def breaker_key(self, item: JSONDict) -> str:
         return "caller"
 

@@ -113,7 +113,7 @@ class ToolLoop:
             if self._tripped:
                 self.incomplete_reason = "tool_failures"
                 return
-            messages += to_messages(made)
+            messages += to_messages(made, texts=turn.tools.model_texts())
         self.incomplete_reason = "max_tool_iterations"
 
     def _seal_reasoning(self, item: JSONDict) -> None:
@@ -216,6 +216,9 @@ class ToolLoop:
         if not calls:
             return
         limit = self._settings.tool_breaker_failures
+        for index, item, shape in calls:
+            if shape.running_event:
+                yield _about(shape.running_event, index, item)
 
         async def run_one(item: JSONDict, shape: CallShape) -> bool:
             runner = cast(TurnTools, shape.runner)

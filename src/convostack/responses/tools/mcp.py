@@ -205,6 +205,12 @@ class McpTools:
         shown as a failed MCP call, so the model learns the tool does not exist."""
         return None if self._fallback is None else _call_shape(self._fallback, name, self)
 
+    def model_texts(self) -> dict[str, str]:
+        return {}
+
+    def annotate(self, output: list[JSONDict]) -> None:
+        return None
+
     def breaker_key(self, item: JSONDict) -> str:
         return f"mcp:{item['server_label']}"
 

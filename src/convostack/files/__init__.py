@@ -1,0 +1,1 @@
+"""The Files API: uploads kept durably, owned by a principal."""

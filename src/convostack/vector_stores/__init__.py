@@ -1,0 +1,1 @@
+"""Vector stores: files chunked, embedded and indexed for hybrid search."""
