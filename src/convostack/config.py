@@ -312,6 +312,12 @@ class Config(BaseModel):
         description="Largest file /v1/files accepts; larger gets 413. Files are database "
         "rows (files/service.py says why), so this bounds a row too.",
     )
+    max_file_bytes_per_principal: int | None = Field(
+        None,
+        ge=1,
+        description="Most bytes of files one principal may hold; past it, an upload is a "
+        "400 quota_exceeded. Default: no quota.",
+    )
     embedder: Literal["default", "testing-hash"] = Field(
         "default",
         description="The embedder of vector stores: 'default' is the offline MiniLM; "

@@ -151,7 +151,7 @@ class Stack:
             providers, prefixed, aliases=config.model_aliases, default_model=config.default_model
         )
         self.conversations = ConversationService(self.store, config.limits)
-        self.files = FileService(self.store)
+        self.files = FileService(self.store, config.max_file_bytes_per_principal)
         self.embedders = EmbedderSource(config.embedder)
         self.ingestor = Ingestor(
             self.store, self.embedders, poll_seconds=config.ingest_poll_seconds,

@@ -23,7 +23,7 @@ from typing import Any
 from convostack.errors import InvalidRequestError, NotFoundError, invalid_value
 from convostack.ids import new_id
 from convostack.storage.base import CursorMissing, Order, Store
-from convostack.storage.files_base import FileData, FileMissing, FileRow
+from convostack.storage.files_base import FileData, FileMissing, FileRow, FilesFull
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 # expires_after.seconds, as OpenAI bounds it: an hour to 30 days.
@@ -76,8 +76,9 @@ def expires_at(anchor: str | None, seconds: str | None, now: int) -> int | None:
 
 
 class FileService:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, max_bytes_per_principal: int | None = None):
         self._store = store
+        self._quota = max_bytes_per_principal
 
     async def create(
         self,
@@ -94,7 +95,16 @@ class FileService:
             new_id("file"), now, filename, check_purpose(purpose), len(data),
             expires_at(*expires, now), content_type,
         )  # fmt: skip
-        await self._store.create_file(owner, row, data)
+        try:
+            await self._store.create_file(owner, row, data, max_total=self._quota)
+        except FilesFull as exc:
+            raise InvalidRequestError(
+                f"Quota exceeded: this principal's files hold {exc.held} bytes; adding "
+                f"{len(data)} would pass its quota of {self._quota} (setting "
+                "max_file_bytes_per_principal). Delete some files, or ask the server's "
+                "operator for a larger quota.",
+                code="quota_exceeded", param="file",
+            ) from None  # fmt: skip
         return file_object(row)
 
     async def list_files(

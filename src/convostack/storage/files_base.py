@@ -171,6 +171,14 @@ class StoreFileMissing(StoreError):
         self.file_id = file_id
 
 
+class FilesFull(StoreError):
+    """The owner's files hold `held` bytes; adding the file would pass the quota."""
+
+    def __init__(self, held: int):
+        super().__init__(held)
+        self.held = held
+
+
 class BatchMissing(StoreError):
     def __init__(self, batch_id: str):
         super().__init__(batch_id)
@@ -179,7 +187,12 @@ class BatchMissing(StoreError):
 
 class FileStore(Protocol):
     # -- files ------------------------------------------------------------------------
-    async def create_file(self, owner: str, file: FileRow, data: bytes) -> None: ...
+    async def create_file(
+        self, owner: str, file: FileRow, data: bytes, *, max_total: int | None = None
+    ) -> None:
+        """Raises FilesFull, storing nothing, when the owner's files would then hold more
+        than `max_total` bytes (checked under the write's lock: exact when concurrent)."""
+        ...
 
     async def list_files(
         self, owner: str, *, after: str | None, limit: int, order: Order, purpose: str | None

@@ -21,6 +21,7 @@ from convostack.storage.files_base import (
     FileData,
     FileMissing,
     FileRow,
+    FilesFull,
     IngestJob,
     NewStoreFile,
     StoreFileMissing,
@@ -131,8 +132,18 @@ class PostgresFiles:
                 return await operation(conn)
 
     # -- files ------------------------------------------------------------------------
-    async def create_file(self, owner: str, file: FileRow, data: bytes) -> None:
+    async def create_file(
+        self, owner: str, file: FileRow, data: bytes, *, max_total: int | None = None
+    ) -> None:
         async def op(conn: Any) -> None:
+            if max_total is not None:
+                # One owner's uploads queue on this lock, so the sum cannot go stale.
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", owner)
+                held = await conn.fetchval(
+                    "SELECT coalesce(sum(bytes), 0) FROM files WHERE owner = $1", owner
+                )
+                if held + file.bytes > max_total:
+                    raise FilesFull(int(held))
             await conn.execute(
                 "INSERT INTO files (id, owner, created_at, filename, purpose, bytes, "
                 "expires_at, content_type, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -140,7 +151,7 @@ class PostgresFiles:
                 file.expires_at, file.content_type, data,
             )  # fmt: skip
 
-        await self._run(op)
+        await self._run(op, transaction=max_total is not None)
 
     async def list_files(
         self, owner: str, *, after: str | None, limit: int, order: Order, purpose: str | None

@@ -21,6 +21,7 @@ from convostack.storage.files_base import (
     FileData,
     FileMissing,
     FileRow,
+    FilesFull,
     IngestJob,
     NewStoreFile,
     StoreFileMissing,
@@ -139,24 +140,26 @@ class SqliteFiles:
         raise NotImplementedError
 
     # -- files ------------------------------------------------------------------------
-    async def create_file(self, owner: str, file: FileRow, data: bytes) -> None:
-        await self._write_in_thread(
-            lambda conn: conn.execute(
+    async def create_file(
+        self, owner: str, file: FileRow, data: bytes, *, max_total: int | None = None
+    ) -> None:
+        row = (file.id, owner, file.created_at, file.filename, file.purpose, file.bytes,
+               file.expires_at, file.content_type, data)  # fmt: skip
+
+        def op(conn: Conn) -> None:
+            if max_total is not None:
+                held = conn.execute(
+                    "SELECT coalesce(sum(bytes), 0) FROM files WHERE owner = ?", (owner,)
+                ).fetchone()[0]
+                if held + file.bytes > max_total:
+                    raise FilesFull(held)
+            conn.execute(
                 "INSERT INTO files (id, owner, created_at, filename, purpose, bytes, "
                 "expires_at, content_type, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    file.id,
-                    owner,
-                    file.created_at,
-                    file.filename,
-                    file.purpose,
-                    file.bytes,
-                    file.expires_at,
-                    file.content_type,
-                    data,
-                ),
+                row,
             )
-        )
+
+        await self._write_in_thread(op)
 
     async def list_files(
         self, owner: str, *, after: str | None, limit: int, order: Order, purpose: str | None

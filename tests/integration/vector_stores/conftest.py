@@ -24,6 +24,7 @@ SETTINGS = {
     "embedder": "testing-hash",
     "ingest_poll_seconds": 0.2,
     "max_file_bytes": 200_000,
+    "max_file_bytes_per_principal": 500_000,
     "api_keys": [
         {"sha256": hash_key(KEY_A), "principal": "tenant-a"},
         {"sha256": hash_key(KEY_B), "principal": "tenant-b"},

@@ -3,9 +3,12 @@ delete; limits and tenants."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import httpx2
 import openai
 import pytest
-from tests.integration.vector_stores.conftest import SETTINGS
+from tests.integration.vector_stores.conftest import KEY_A, SETTINGS
 
 
 def test_upload_retrieve_content_delete(client: openai.OpenAI) -> None:
@@ -67,3 +70,43 @@ def test_another_tenants_file_is_not_found(
             call(mine.id)
     assert mine.id not in [f.id for f in other_client.files.list()]
     assert client.files.retrieve(mine.id).id == mine.id
+
+
+def test_a_chunked_upload_over_the_limit_is_a_413(
+    http: httpx2.Client,
+) -> None:
+    """No Content-Length to refuse by: the bounded read stops it."""
+    limit = int(str(SETTINGS["max_file_bytes"]))
+    boundary = "b0undary"
+
+    def body() -> Iterator[bytes]:
+        yield (f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n'
+               f'assistants\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+               'filename="big.txt"\r\nContent-Type: text/plain\r\n\r\n').encode()  # fmt: skip
+        for _ in range(limit // 65536 + 3):
+            yield b"a" * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = http.post(
+        "/v1/files", content=body(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}",
+                 "authorization": f"Bearer {KEY_A}"},
+    )  # fmt: skip
+    assert response.status_code == 413
+    assert response.json()["error"]["param"] == "file"
+
+
+def test_a_principals_files_are_bounded_by_its_quota(other_client: openai.OpenAI) -> None:
+    """Tenant b (a quota of 500 kB, setting max_file_bytes_per_principal) holds nothing
+    else in these tests."""
+    chunk = b"q" * 190_000
+    kept = [other_client.files.create(file=(f"q{n}.txt", chunk), purpose="assistants").id
+            for n in range(2)]  # fmt: skip
+    with pytest.raises(openai.BadRequestError) as caught:
+        other_client.files.create(file=("q2.txt", chunk), purpose="assistants")
+    assert caught.value.code == "quota_exceeded"
+    assert "max_file_bytes_per_principal" in caught.value.message
+    other_client.files.delete(kept[0])
+    kept[0] = other_client.files.create(file=("q3.txt", chunk), purpose="assistants").id
+    for file_id in kept:
+        other_client.files.delete(file_id)
