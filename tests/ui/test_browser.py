@@ -11,6 +11,7 @@ Screenshots go to test-artefacts/ui/ (gitignored); docs/ holds copies for the RE
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -263,7 +264,9 @@ def test_a_file_made_into_a_vector_store_and_searched(
     page.get_by_label("Name of a new vector store").fill("Coast notes")
     page.get_by_label(f"lighthouse.txt {file_id}").check()
     page.get_by_role("button", name="Create vector store").click()
-    expect(page.get_by_role("heading", name="Vector store vs_")).to_be_visible()
+    store_heading = page.get_by_role("heading", name="Vector store vs_")
+    expect(store_heading).to_be_visible()
+    store_id = store_heading.inner_text().split()[-1]
     row = page.locator(f"#store-files li[data-file={file_id}]")
     expect(row).to_contain_text("lighthouse.txt")
     expect(row.locator(".file-status")).to_have_text("completed")
@@ -278,6 +281,21 @@ def test_a_file_made_into_a_vector_store_and_searched(
     page.set_viewport_size({"width": 390, "height": 844})
     _shot(page, "vector-store-phone")
     page.set_viewport_size({"width": 1100, "height": 800})
+
+    # A turn in the playground with a file_search tool on the store: the fake model calls
+    # it, and the call is shown with its query and what it found.
+    page.get_by_role("link", name="Playground").click()
+    tools = [{"type": "file_search", "vector_store_ids": [store_id]}]
+    page.get_by_label("Tools (JSON array)").fill(json.dumps(tools))
+    page.get_by_label("Message").fill('call file_search {"query": "gulls"}')
+    page.get_by_role("button", name="Send").click()
+    call = page.locator("#answer article[data-type=file_search_call]")
+    expect(call).to_contain_text("Searched for gulls")
+    expect(call).to_contain_text("lighthouse.txt")
+    expect(call).to_contain_text("Gulls nest on the northern cliffs")
+    expect(page.locator("#outcome")).to_contain_text("completed by fake-model")
+    page.go_back()
+    expect(store_heading).to_be_visible()
 
     # The unreadable file added: it fails, saying why; detached again.
     page.get_by_label("File to add").select_option(unreadable.id)
