@@ -1,15 +1,17 @@
 """The web UI in headless Chromium, used as a person would: type the API key, create a
 conversation, send a streamed turn and watch the answer grow, read the item list, open
-the stored response, delete the conversation; at desktop and phone width.
+the stored response, delete the conversation; at desktop and phone width. Then files and
+vector stores: upload, download, make a store of the file, watch it ingested, search it.
 
-Against a spawned `convostack serve` on the fake upstream (no model), with an API key
-configured. Chromium is Debian's (`scripts/install-chromium.sh`, run by `make test-ui`),
-driven by Playwright's Python package through `executable_path`. Screenshots go to
-test-artefacts/ui/ (gitignored); docs/ holds copies for the README.
+Against a spawned `convostack serve` on the fake upstream (no model) and the test
+embedder, with an API key configured. Chromium is Debian's (`scripts/install-chromium.sh`,
+run by `make test-ui`), driven by Playwright's Python package through `executable_path`.
+Screenshots go to test-artefacts/ui/ (gitignored); docs/ holds copies for the README.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -40,7 +42,9 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium: make test
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("ui-home")
     config = home / "config.yaml"
-    config.write_text(f"api_keys:\n  - sha256: {hash_key(KEY)}\n    principal: browser\n")
+    config.write_text(
+        f"api_keys:\n  - sha256: {hash_key(KEY)}\n    principal: browser\nembedder: testing-hash\n"
+    )
     with serving_on_fake_upstream(home, "--config", str(config)) as (_, url):
         yield url.removesuffix("/v1")
 
@@ -156,6 +160,8 @@ KINDS: list[dict[str, Any]] = [
     {"type": "file_search_call", "queries": ["weather"], "status": "completed",
      "results": [{"file_id": "file_1", "filename": "notes.txt", "score": 0.5,
                   "text": "rain later"}]},
+    {"type": "file_search_call", "queries": ["tides", "moon"], "status": "completed",
+     "results": None},
     {"type": "compaction", "encrypted_content": "zzz"},
 ]  # fmt: skip
 
@@ -174,7 +180,8 @@ def test_every_kind_of_item_is_rendered(page: Page, base_url: str) -> None:
         kind["type"] for kind in KINDS
     ]
     for text in ("get_weather({\"city\": \"Paris\"})", "sunny", "lookup", "found it",
-                 "notes.txt (0.5)", "rain later", "Earlier turns compacted here"):  # fmt: skip
+                 "notes.txt (0.5)", "rain later", "tides", "moon", "Results not kept",
+                 "Earlier turns compacted here"):  # fmt: skip
         expect(page.locator("#items")).to_contain_text(text)
     _shot(page, "item-kinds")
     client.conversations.delete(conversation.id)
@@ -203,3 +210,110 @@ def test_the_list_filters_by_metadata_and_pages_with_more(page: Page, base_url: 
     expect(page.get_by_role("button", name="More")).to_be_hidden()
     for conversation_id in ids:
         client.conversations.delete(conversation_id)
+
+
+def _with_key(page: Page, base_url: str, route: str) -> None:
+    page.goto(f"{base_url}/ui")
+    page.evaluate(f"() => sessionStorage.setItem('convostack.apiKey', {KEY!r})")
+    page.goto(f"{base_url}/ui#/{route}")
+
+
+def test_a_file_made_into_a_vector_store_and_searched(
+    page: Page, base_url: str, tmp_path: Path
+) -> None:
+    notes = tmp_path / "lighthouse.txt"
+    notes.write_text(
+        "The keeper lights the lamp at dusk and winds the clockwork every four hours.\n"
+        "Gulls nest on the northern cliffs from April to July.\n"
+    )
+    import openai
+
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=KEY)
+    # A file no store can read, there already: it fails to ingest, with a reason.
+    unreadable = client.files.create(file=("report.docx", b"PK\x03\x04"), purpose="user_data")
+    _with_key(page, base_url, "files")
+    expect(page.get_by_role("heading", name="Files")).to_be_visible()
+    expect(page.get_by_role("link", name="report.docx")).to_be_visible()
+    assert _unlabelled_fields(page) == []
+
+    # Upload one, then see it listed, and the other filtered out by purpose.
+    page.get_by_label("File to upload").set_input_files(str(notes))
+    page.get_by_label("Purpose", exact=True).select_option("assistants")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#status")).to_contain_text("Uploaded lighthouse.txt as file_")
+    file_link = page.get_by_role("link", name="lighthouse.txt")
+    expect(file_link).to_be_visible()
+    page.get_by_label("Show purpose").select_option("assistants")
+    expect(page.locator("#file-list a")).to_have_count(1)
+    expect(file_link).to_be_visible()
+    _shot(page, "files")
+
+    # Its page, and its content downloaded under its name.
+    file_link.click()
+    heading = page.get_by_role("heading", name="File file_")
+    expect(heading).to_be_visible()
+    file_id = heading.inner_text().split()[-1]
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="Download").click()
+    assert downloading.value.suggested_filename == "lighthouse.txt"
+    assert Path(downloading.value.path()).read_text() == notes.read_text()
+
+    # A vector store made of it: the file is ingested, then searched by a word in it.
+    page.get_by_role("link", name="Vector stores").click()
+    assert _unlabelled_fields(page) == []
+    page.get_by_label("Name of a new vector store").fill("Coast notes")
+    page.get_by_label(f"lighthouse.txt {file_id}").check()
+    page.get_by_role("button", name="Create vector store").click()
+    store_heading = page.get_by_role("heading", name="Vector store vs_")
+    expect(store_heading).to_be_visible()
+    store_id = store_heading.inner_text().split()[-1]
+    row = page.locator(f"#store-files li[data-file={file_id}]")
+    expect(row).to_contain_text("lighthouse.txt")
+    expect(row.locator(".file-status")).to_have_text("completed")
+    expect(page.locator("#store-summary")).to_contain_text("1 file · completed")
+    assert _unlabelled_fields(page) == []
+    page.get_by_label("Search this store").fill("gulls")
+    page.get_by_label("Search this store").press("Enter")
+    results = page.get_by_role("list", name="Search results")
+    expect(results).to_contain_text("lighthouse.txt")
+    expect(results).to_contain_text("Gulls nest on the northern cliffs")
+    _shot(page, "vector-store")
+    page.set_viewport_size({"width": 390, "height": 844})
+    _shot(page, "vector-store-phone")
+    page.set_viewport_size({"width": 1100, "height": 800})
+
+    # A turn in the playground with a file_search tool on the store: the fake model calls
+    # it, and the call is shown with its query and what it found.
+    page.get_by_role("link", name="Playground").click()
+    tools = [{"type": "file_search", "vector_store_ids": [store_id]}]
+    page.get_by_label("Tools (JSON array)").fill(json.dumps(tools))
+    page.get_by_label("Message").fill('call file_search {"query": "gulls"}')
+    page.get_by_role("button", name="Send").click()
+    call = page.locator("#answer article[data-type=file_search_call]")
+    expect(call).to_contain_text("Searched for gulls")
+    expect(call).to_contain_text("lighthouse.txt")
+    expect(call).to_contain_text("Gulls nest on the northern cliffs")
+    expect(page.locator("#outcome")).to_contain_text("completed by fake-model")
+    page.go_back()
+    expect(store_heading).to_be_visible()
+
+    # The unreadable file added: it fails, saying why; detached again.
+    page.get_by_label("File to add").select_option(unreadable.id)
+    page.get_by_role("button", name="Add file").click()
+    failed = page.locator(f"#store-files li[data-file={unreadable.id}]")
+    expect(failed.locator(".file-status")).to_contain_text("failed: report.docx: .docx files")
+    expect(failed).to_contain_text("(unsupported_file)")
+    expect(page.locator("#store-summary")).to_contain_text("2 files · completed · ")
+    expect(page.locator("#store-summary")).to_contain_text("1 failed")
+    page.get_by_role("button", name=f"Detach {unreadable.id}").click()
+    expect(failed).to_have_count(0)
+    expect(page.locator("#store-summary")).to_contain_text("1 file · completed")
+
+    # The store deleted, then the files, from the list.
+    page.get_by_role("button", name="Delete this vector store").click()
+    expect(page.locator("#store-list")).to_contain_text("No vector stores yet")
+    page.get_by_role("navigation").get_by_role("link", name="Files").click()
+    for gone in (file_id, unreadable.id):
+        page.get_by_role("button", name=f"Delete {gone}").click()
+        expect(page.locator("#status")).to_contain_text(f"Deleted {gone}")
+    expect(page.locator("#file-list a")).to_have_count(0)

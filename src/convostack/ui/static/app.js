@@ -1,7 +1,8 @@
 // convostack's web UI: plain JavaScript, no framework, no build step. Pages are chosen
 // by the URL's hash (#/conversations, #/conversations/ID, #/playground, #/responses,
-// #/responses/ID); every page is built with DOM calls (never innerHTML), so text from
-// the server is always shown as text.
+// #/responses/ID, #/files, #/files/ID, #/vector_stores, #/vector_stores/ID); every page
+// is built with DOM calls (never innerHTML), so text from the server is always shown as
+// text.
 "use strict";
 
 const KEY_STORAGE = "convostack.apiKey";
@@ -56,10 +57,14 @@ function apiKey() {
   return sessionStorage.getItem(KEY_STORAGE) || "";
 }
 
-function headers(extra) {
-  const out = Object.assign({ "content-type": "application/json" }, extra || {});
+function authHeaders(extra) {
+  const out = Object.assign({}, extra || {});
   if (apiKey()) out.authorization = "Bearer " + apiKey();
   return out;
+}
+
+function headers(extra) {
+  return authHeaders(Object.assign({ "content-type": "application/json" }, extra || {}));
 }
 
 async function failure(response) {
@@ -71,9 +76,12 @@ async function failure(response) {
   return new Error(message);
 }
 
+// A JSON body is sent as JSON; a FormData as multipart (the browser sets its boundary).
 async function api(method, path, body) {
+  const form = body instanceof FormData;
   const response = await fetch(API + path, {
-    method, headers: headers(), body: body === undefined ? undefined : JSON.stringify(body),
+    method, headers: form ? authHeaders() : headers(),
+    body: body === undefined || form ? body : JSON.stringify(body),
   });
   if (!response.ok) throw await failure(response);
   return response.json();
@@ -90,6 +98,61 @@ async function allPages(path) {
     if (!page.has_more || !page.data.length) return out;
     after = page.last_id;
   }
+}
+
+// A list shown 20 at a time, the next page on "More". `path()` gives the list's route
+// with its filters; `row(object)` renders one entry. `load(true)` starts again.
+function pagedList(id, label, empty, path, row) {
+  const list = h("ul", { class: "rows", id, "aria-label": label });
+  const more = h("button", { type: "button", id: "more", hidden: true }, "More");
+  let after = "";
+  const load = async (reset) => {
+    if (reset) { list.replaceChildren(); after = ""; }
+    const base = path();
+    const page = await api("GET", base + (base.includes("?") ? "&" : "?") + "limit=20" +
+      (after ? "&after=" + encodeURIComponent(after) : ""));
+    for (const object of page.data) list.append(row(object));
+    after = page.last_id;
+    more.hidden = !page.has_more;
+    if (!list.children.length) list.append(h("li", { class: "muted" }, empty));
+  };
+  more.addEventListener("click", guarded(() => load(false)));
+  return { list, more, load };
+}
+
+// A button that removes `id` (DELETE `path`), then its row, and says so.
+function removeButton(verb, done, id, path, row, then) {
+  return h("button", {
+    type: "button", class: "danger", "aria-label": verb + " " + id,
+    onclick: guarded(async () => {
+      await api("DELETE", path);
+      row.remove();
+      say(done + " " + id + ".");
+      if (then) await then();
+    }),
+  }, verb);
+}
+
+// On an object's own page: delete it, then go back to its list.
+function deleteThis(what, id, path, back) {
+  return h("button", {
+    type: "button", class: "danger", id: "delete-" + what.replace(/ /g, "-"),
+    onclick: guarded(async () => {
+      await api("DELETE", path);
+      say("Deleted " + id + ".");
+      location.hash = back;
+    }),
+  }, "Delete this " + what);
+}
+
+// One entry of a list: a link to its page, when it was made, a summary, Delete.
+function listRow(object, href, title, summary, deletePath) {
+  const row = h("li", { class: "row" },
+    h("a", { href }, title),
+    h("span", { class: "muted" }, when(object.created_at)),
+    h("span", { class: "meta" }, summary));
+  row.append(removeButton("Delete", "Deleted", object.id, deletePath, row));
+  return row;
 }
 
 // Runs an action, showing what went wrong instead of failing silently.
@@ -124,6 +187,29 @@ function kv(pairs) {
     .map(([k, v]) => [h("dt", {}, k), h("dd", {}, typeof v === "string" ? v : pretty(v))]));
 }
 
+// Search results, as a vector store's search gives them (`content` parts) and as a
+// file_search_call item keeps them (`text`): best first, each its file, score and text.
+function searchResults(results, attrs) {
+  return h("ol", Object.assign({ class: "results" }, attrs), results.map((r) => h("li", {},
+    h("strong", {}, r.filename || r.file_id || "result"),
+    typeof r.score === "number" ? " (" + Number(r.score.toFixed(3)) + ")" : "",
+    r.file_id ? [" ", h("a", { href: "#/files/" + r.file_id }, h("code", {}, r.file_id))] : null,
+    h("p", { class: "chunk" }, r.text !== undefined ? r.text : (r.content || []).map((c) => c.text).join("\n")))));
+}
+
+function fileSearchCall(item) {
+  const queries = item.queries || [];
+  let results;
+  if (item.results && item.results.length) results = searchResults(item.results);
+  else if (item.results) results = h("p", { class: "muted" }, "Nothing found.");
+  else if (item.status === "completed") {
+    results = h("p", { class: "muted" }, "Results not kept (a turn keeps them with include: file_search_call.results).");
+  }
+  return [kv([["status", item.status]]),
+    queries.length ? h("p", { class: "queries" }, "Searched for ", queries.map((q, n) => [n ? ", " : "", h("q", {}, q)])) : null,
+    results];
+}
+
 const RENDERERS = {
   message: (item) => [h("span", { class: "role" }, item.role), ...messageBody(item)],
   function_call: (item) => [kv([["call", item.name + "(" + item.arguments + ")"], ["call_id", item.call_id], ["status", item.status]])],
@@ -132,9 +218,7 @@ const RENDERERS = {
   mcp_call: (item) => [kv([["server", item.server_label], ["call", item.name + "(" + item.arguments + ")"], ["output", item.output], ["error", item.error]])],
   mcp_approval_request: (item) => [kv([["server", item.server_label], ["asks to call", item.name + "(" + item.arguments + ")"]])],
   mcp_approval_response: (item) => [kv([["request", item.approval_request_id], ["approved", String(item.approve)], ["reason", item.reason]])],
-  file_search_call: (item) => [kv([["queries", (item.queries || []).join("; ")], ["status", item.status]]),
-    h("ol", { class: "results" }, (item.results || []).map((r) =>
-      h("li", {}, h("strong", {}, (r.filename || r.file_id || "result") + (r.score !== undefined ? " (" + r.score + ")" : "")), " ", r.text || "")))],
+  file_search_call: fileSearchCall,
   compaction: (item) => [h("p", { class: "muted" }, "Earlier turns compacted here" +
     (item.encrypted_content ? " (" + item.encrypted_content.length + " characters kept)" : "") + ".")],
   reasoning: (item) => (item.summary || []).map((s) => h("p", { class: "muted" }, s.text)),
@@ -162,43 +246,20 @@ function metadataFromPairs(text) {
   return out;
 }
 
-function conversationRow(conversation, onDeleted) {
+function conversationRow(conversation) {
   const meta = Object.entries(conversation.metadata || {}).map(([k, v]) => k + "=" + v).join(", ");
-  const row = h("li", { class: "row" },
-    h("a", { href: "#/conversations/" + conversation.id }, conversation.id),
-    h("span", { class: "muted" }, when(conversation.created_at)),
-    h("span", { class: "meta" }, meta),
-    h("button", {
-      type: "button", class: "danger", "aria-label": "Delete " + conversation.id,
-      onclick: guarded(async () => {
-        await api("DELETE", "/conversations/" + conversation.id);
-        row.remove();
-        onDeleted(conversation.id);
-      }),
-    }, "Delete"));
-  return row;
+  return listRow(conversation, "#/conversations/" + conversation.id, conversation.id, meta,
+    "/conversations/" + conversation.id);
 }
 
 async function conversationsPage(main) {
-  const list = h("ul", { class: "rows", id: "conversation-list", "aria-label": "Conversations" });
-  const more = h("button", { type: "button", id: "more", hidden: true }, "More");
   const filterKey = h("input", { id: "filter-key", placeholder: "topic" });
   const filterValue = h("input", { id: "filter-value", placeholder: "demo" });
   const newMeta = h("textarea", { id: "new-metadata", rows: 2, placeholder: "topic=demo" });
-  let after = "";
-
-  const load = async (reset) => {
-    if (reset) { list.replaceChildren(); after = ""; }
-    const query = new URLSearchParams({ limit: "20" });
-    if (after) query.set("after", after);
-    if (filterKey.value.trim()) query.set("metadata[" + filterKey.value.trim() + "]", filterValue.value);
-    const page = await api("GET", "/conversations?" + query);
-    for (const c of page.data) list.append(conversationRow(c, () => say("Deleted " + c.id + ".")));
-    after = page.last_id;
-    more.hidden = !page.has_more;
-    if (!list.children.length) list.append(h("li", { class: "muted" }, "No conversations yet."));
-  };
-  more.addEventListener("click", guarded(() => load(false)));
+  const { list, more, load } = pagedList("conversation-list", "Conversations", "No conversations yet.", () => {
+    const key = filterKey.value.trim();
+    return "/conversations" + (key ? "?" + new URLSearchParams({ ["metadata[" + key + "]"]: filterValue.value }) : "");
+  }, conversationRow);
 
   main.append(
     h("h1", {}, "Conversations"),
@@ -253,14 +314,7 @@ async function conversationPage(main, id) {
         say("Message added.");
       }),
     }, h("h2", {}, "Add a message"), field("Role", role), field("Text", text), h("button", { type: "submit" }, "Add message")),
-    h("button", {
-      type: "button", class: "danger", id: "delete-conversation",
-      onclick: guarded(async () => {
-        await api("DELETE", "/conversations/" + id);
-        say("Deleted " + id + ".");
-        location.hash = "#/conversations";
-      }),
-    }, "Delete this conversation"));
+    deleteThis("conversation", id, "/conversations/" + id, "#/conversations"));
   await loadItems();
 }
 
@@ -302,6 +356,10 @@ async function playgroundPage(main, params) {
     if (temperature.value !== "") body.temperature = Number(temperature.value);
     if (tools.value.trim()) {
       try { body.tools = JSON.parse(tools.value); } catch (error) { throw new Error("Tools are not valid JSON: " + error.message); }
+      // A file search's results are shown (and kept) only when asked for.
+      if (Array.isArray(body.tools) && body.tools.some((t) => t && t.type === "file_search")) {
+        body.include = ["file_search_call.results"];
+      }
     }
     answer.replaceChildren();
     outcome.textContent = "";
@@ -341,28 +399,18 @@ async function playgroundPage(main, params) {
     h("form", { id: "playground-form", onsubmit: guarded(run) },
       field("Model", model), field("Conversation", conversation),
       field("Instructions", instructions), field("Temperature", temperature),
-      field("Tools (JSON array)", tools), field("Message", input), send),
+      field("Tools (JSON array)", tools, 'a file_search tool, {"type": "file_search", "vector_store_ids": ["vs_..."]}, also shows its results'),
+      field("Message", input), send),
     h("h2", {}, "Answer"), answer, outcome);
 }
 
 async function responsesPage(main) {
-  const list = h("ul", { class: "rows", id: "response-list", "aria-label": "Stored responses" });
-  const more = h("button", { type: "button", id: "more", hidden: true }, "More");
-  let after = "";
-  const load = async () => {
-    const page = await api("GET", "/responses?limit=20" + (after ? "&after=" + encodeURIComponent(after) : ""));
-    for (const r of page.data) {
-      list.append(h("li", { class: "row" }, h("a", { href: "#/responses/" + r.id }, r.id),
-        h("span", { class: "muted" }, when(r.created_at)), h("span", {}, r.model + " · " + r.status),
-        h("span", { class: "meta" }, (r.output_text || firstText(r)).slice(0, 80))));
-    }
-    after = page.last_id;
-    more.hidden = !page.has_more;
-    if (!list.children.length) list.append(h("li", { class: "muted" }, "No stored responses yet."));
-  };
-  more.addEventListener("click", guarded(load));
+  const { list, more, load } = pagedList("response-list", "Stored responses", "No stored responses yet.",
+    () => "/responses", (r) => h("li", { class: "row" }, h("a", { href: "#/responses/" + r.id }, r.id),
+      h("span", { class: "muted" }, when(r.created_at)), h("span", {}, r.model + " · " + r.status),
+      h("span", { class: "meta" }, (r.output_text || firstText(r)).slice(0, 80))));
   main.append(h("h1", {}, "Stored responses"), list, more);
-  await load();
+  await load(true);
 }
 
 function firstText(response) {
@@ -395,14 +443,199 @@ async function responsePage(main, id) {
     }, "Replay its events"),
     events,
     raw(response, "The whole response as JSON"),
-    h("button", {
-      type: "button", class: "danger",
-      onclick: guarded(async () => {
-        await api("DELETE", "/responses/" + id);
-        say("Deleted " + id + ".");
-        location.hash = "#/responses";
+    deleteThis("response", id, "/responses/" + id, "#/responses"));
+}
+
+// --- files and vector stores -----------------------------------------------------
+
+const PURPOSES = ["assistants", "user_data", "batch", "fine-tune", "vision", "evals"];
+
+function size(bytes) {
+  if (bytes < 1024) return bytes + " bytes";
+  if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KiB";
+  return (bytes / 1024 / 1024).toFixed(1) + " MiB";
+}
+
+function purposeSelect(id, anyLabel) {
+  return h("select", { id }, anyLabel ? h("option", { value: "" }, anyLabel) : null,
+    PURPOSES.map((p) => h("option", {}, p)));
+}
+
+// The newest files, to pick from when making or filling a vector store.
+async function newestFiles() {
+  return (await api("GET", "/files?limit=100")).data;
+}
+
+// A file's bytes, fetched with the key (a plain link could not send it), saved under its name.
+async function download(file) {
+  const response = await fetch(API + "/files/" + file.id + "/content", { headers: authHeaders() });
+  if (!response.ok) throw await failure(response);
+  const url = URL.createObjectURL(await response.blob());
+  const link = h("a", { href: url, download: file.filename, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  say("Downloaded " + file.filename + ".");
+}
+
+async function filesPage(main) {
+  const shown = purposeSelect("purpose-filter", "any");
+  const { list, more, load } = pagedList("file-list", "Files", "No files yet.",
+    () => "/files" + (shown.value ? "?purpose=" + encodeURIComponent(shown.value) : ""),
+    (f) => listRow(f, "#/files/" + f.id, f.filename, [f.id, f.purpose, size(f.bytes)].join(" · "), "/files/" + f.id));
+  shown.addEventListener("change", guarded(() => load(true)));
+  const chosen = h("input", { id: "upload-file", type: "file", required: true });
+  const purpose = purposeSelect("upload-purpose");
+  const upload = h("button", { type: "submit" }, "Upload");
+
+  main.append(
+    h("h1", {}, "Files"),
+    h("form", {
+      class: "inline", id: "upload-form",
+      onsubmit: guarded(async () => {
+        const form = new FormData();
+        form.append("purpose", purpose.value);
+        form.append("file", chosen.files[0]);
+        upload.disabled = true;
+        try {
+          const created = await api("POST", "/files", form);
+          say("Uploaded " + created.filename + " as " + created.id + ".");
+        } finally {
+          upload.disabled = false;
+        }
+        chosen.value = "";
+        await load(true);
       }),
-    }, "Delete this response"));
+    }, field("File to upload", chosen), field("Purpose", purpose), upload),
+    h("form", { class: "inline", id: "files-filter", onsubmit: guarded(() => load(true)) },
+      field("Show purpose", shown), h("button", { type: "submit" }, "Show")),
+    list, more);
+  await load(true);
+}
+
+async function filePage(main, id) {
+  const file = await api("GET", "/files/" + id);
+  main.append(
+    h("h1", {}, "File ", h("code", {}, id)),
+    kv([["name", file.filename], ["purpose", file.purpose], ["size", size(file.bytes)],
+      ["created", when(file.created_at)], ["expires", file.expires_at && when(file.expires_at)],
+      ["status", file.status]]),
+    h("p", {}, h("button", { type: "button", id: "download", onclick: guarded(() => download(file)) }, "Download")),
+    raw(file),
+    deleteThis("file", id, "/files/" + id, "#/files"));
+}
+
+function storeSummary(store) {
+  const counts = store.file_counts;
+  const parts = [counts.total + (counts.total === 1 ? " file" : " files"), store.status, size(store.usage_bytes)];
+  if (counts.in_progress) parts.push(counts.in_progress + " in progress");
+  if (counts.failed) parts.push(counts.failed + " failed");
+  return parts.join(" · ");
+}
+
+async function vectorStoresPage(main) {
+  const { list, more, load } = pagedList("store-list", "Vector stores", "No vector stores yet.",
+    () => "/vector_stores", (s) => listRow(s, "#/vector_stores/" + s.id, s.name || s.id,
+      s.id + " · " + storeSummary(s), "/vector_stores/" + s.id));
+  const name = h("input", { id: "store-name", placeholder: "handbook" });
+  const files = await newestFiles();
+  const picks = files.map((f) => h("input", { type: "checkbox", id: "pick-" + f.id, value: f.id }));
+  const choices = h("fieldset", { class: "choices" }, h("legend", {}, "Files to add"),
+    files.length ? picks.map((box, n) => h("div", { class: "check" }, box,
+      h("label", { for: box.id }, files[n].filename, " ", h("code", {}, files[n].id))))
+      : h("p", { class: "muted" }, "No files yet: upload some on the ", h("a", { href: "#/files" }, "Files"), " page."));
+
+  main.append(
+    h("h1", {}, "Vector stores"),
+    h("form", {
+      id: "create-store-form",
+      onsubmit: guarded(async () => {
+        const fileIds = picks.filter((box) => box.checked).map((box) => box.value);
+        const created = await api("POST", "/vector_stores", { name: name.value.trim() || undefined, file_ids: fileIds });
+        say("Created " + created.id + ".");
+        location.hash = "#/vector_stores/" + created.id;
+      }),
+    }, field("Name of a new vector store", name), choices, h("button", { type: "submit" }, "Create vector store")),
+    list, more);
+  await load(true);
+}
+
+// One file of a vector store: its name (looked up), status, and, while it is being
+// ingested, watched until it is done, when `onSettled` runs.
+function storeFileRow(storeId, file, onSettled) {
+  const path = "/vector_stores/" + storeId + "/files/" + file.id;
+  const link = h("a", { href: "#/files/" + file.id }, file.id);
+  const status = h("span", { class: "file-status" });
+  const meta = h("span", { class: "meta" });
+  const row = h("li", { class: "row", "data-file": file.id }, link, status, meta);
+  row.append(removeButton("Detach", "Detached", file.id, path, row, onSettled));
+  const paint = (f) => {
+    status.className = "file-status status-" + f.status;
+    status.replaceChildren(f.status, f.last_error ? ": " + f.last_error.message + " (" + f.last_error.code + ")" : "");
+    meta.textContent = [f.id, size(f.usage_bytes),
+      ...Object.entries(f.attributes || {}).map(([k, v]) => k + "=" + v)].join(" · ");
+  };
+  paint(file);
+  // Without its name (an error), the row keeps showing the id.
+  api("GET", "/files/" + file.id).then((f) => { link.textContent = f.filename; }, () => {});
+  const watchIn = (ms) => setTimeout(guarded(async () => {
+    if (!row.isConnected) return; // the page was left, the list reloaded or the row removed
+    const now = await api("GET", path);
+    paint(now);
+    if (now.status === "in_progress") watchIn(1000); else await onSettled();
+  }), ms);
+  if (file.status === "in_progress") watchIn(500);
+  return row;
+}
+
+async function vectorStorePage(main, id) {
+  const path = "/vector_stores/" + id;
+  const store = await api("GET", path);
+  const summary = h("p", { id: "store-summary", class: "muted" });
+  const refresh = async () => { summary.textContent = storeSummary(await api("GET", path)); };
+  const { list, more, load } = pagedList("store-files", "Files in this store", "No files in this store yet.",
+    () => path + "/files", (f) => storeFileRow(id, f, () => refresh()));
+
+  const files = await newestFiles();
+  const pick = h("select", { id: "attach-file", required: true },
+    files.map((f) => h("option", { value: f.id }, f.filename + " (" + f.id + ")")));
+  const query = h("input", { id: "search-query", type: "search", required: true });
+  const count = h("input", { id: "search-count", type: "number", min: "1", max: "50", value: "5" });
+  const results = h("div", { id: "search-results", "aria-live": "polite" });
+
+  main.append(
+    h("h1", {}, "Vector store ", h("code", {}, id)),
+    h("p", {}, h("strong", {}, store.name || "(no name)"), " · created " + when(store.created_at)),
+    summary,
+    h("h2", {}, "Files"),
+    list, more,
+    files.length ? h("form", {
+      class: "inline", id: "attach-form",
+      onsubmit: guarded(async () => {
+        await api("POST", path + "/files", { file_id: pick.value });
+        say("Added " + pick.value + "; it is being ingested.");
+        await load(true);
+        await refresh();
+      }),
+    }, field("File to add", pick), h("button", { type: "submit" }, "Add file"))
+      : h("p", { class: "muted" }, "Upload files on the ", h("a", { href: "#/files" }, "Files"), " page to add them here."),
+    h("h2", {}, "Search"),
+    h("form", {
+      class: "inline", id: "search-form", role: "search",
+      onsubmit: guarded(async () => {
+        const found = await api("POST", path + "/search", { query: query.value, max_num_results: Number(count.value) || 5 });
+        results.replaceChildren(found.data.length
+          ? searchResults(found.data, { "aria-label": "Search results" })
+          : h("p", { class: "muted" }, "Nothing found for “" + query.value + "”."));
+      }),
+    }, field("Search this store", query), field("Results at most", count), h("button", { type: "submit" }, "Search")),
+    results,
+    raw(store, "The vector store as JSON"),
+    deleteThis("vector store", id, path, "#/vector_stores"));
+  // The files first: any still in progress then is watched, and refreshes the summary.
+  await load(true);
+  await refresh();
 }
 
 // --- routing ---------------------------------------------------------------------
@@ -412,6 +645,10 @@ const PAGES = [
   [/^#\/playground(?:\?(.*))?$/, (main, m) => playgroundPage(main, new URLSearchParams(m[1] || ""))],
   [/^#\/responses\/([^/?]+)$/, (main, m) => responsePage(main, decodeURIComponent(m[1]))],
   [/^#\/responses$/, (main) => responsesPage(main)],
+  [/^#\/files\/([^/?]+)$/, (main, m) => filePage(main, decodeURIComponent(m[1]))],
+  [/^#\/files$/, (main) => filesPage(main)],
+  [/^#\/vector_stores\/([^/?]+)$/, (main, m) => vectorStorePage(main, decodeURIComponent(m[1]))],
+  [/^#\/vector_stores$/, (main) => vectorStoresPage(main)],
   [/^.*$/, (main) => conversationsPage(main)],
 ];
 
