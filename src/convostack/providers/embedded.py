@@ -401,6 +401,8 @@ class EmbeddedProvider:
         chunk["model"] = self.settings.model_id
         return chunk
 
+    counts_cheaply = False  # a count is an evaluation of the prompt
+
     async def count_tokens(self, request: JSONDict) -> int | None:
         """llama.cpp's own count, chat template included: the prompt of a one-token answer
         (it costs the prompt's evaluation, which the turn then finds in the cache)."""

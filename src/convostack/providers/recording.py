@@ -83,6 +83,10 @@ class RecordingProvider(ProviderWrapper):
         self.directory = directory
         self.index = RecordingIndex(directory)
 
+    @property
+    def counts_cheaply(self) -> bool:
+        return bool(getattr(self.inner, "counts_cheaply", True))
+
     async def count_tokens(self, request: JSONDict) -> int | None:
         # Counting is not recorded: live it asks the provider, else the caller estimates.
         if self.mode == "live":

@@ -16,7 +16,13 @@ class TokenCounter(Protocol):
         ...
 
 
-async def count_tokens(provider: InferenceProvider, request: JSONDict) -> int | None:
-    if isinstance(provider, TokenCounter):
-        return await provider.count_tokens(request)
-    return None
+async def count_tokens(
+    provider: InferenceProvider, request: JSONDict, cheap_only: bool = False
+) -> int | None:
+    """The provider's count; with `cheap_only`, None where counting costs a model's
+    evaluation of the prompt (the embedded model), for callers that count often."""
+    if not isinstance(provider, TokenCounter):
+        return None
+    if cheap_only and not getattr(provider, "counts_cheaply", True):
+        return None
+    return await provider.count_tokens(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from convostack.limits import Limits
 from convostack.metadata import check_metadata
 from convostack.providers.base import JSONDict
 from convostack.providers.router import ModelRouter, Route
+from convostack.providers.tokens import count_tokens
 from convostack.responses.compaction import CompactionPlan, Compactor
 from convostack.responses.context import chat_request, estimate_tokens, to_messages
 from convostack.responses.envelope import response_object
@@ -153,6 +154,47 @@ def _check_tools(body: ResponseCreate, limits: Limits, settings: ToolSettings) -
         )
 
 
+def _after_results(history: list[Item], dropped: int) -> int:
+    """Never start on a tool result whose call was dropped: the model could not use it."""
+    while dropped < len(history) and history[dropped].get("type") in _RESULTS:
+        dropped += 1
+    return dropped
+
+
+Built = tuple[int, JSONDict, "CompactionPlan | None"]
+
+
+async def _fit(
+    body: ResponseCreate,
+    route: Route,
+    built: Callable[[int | None], Awaitable[Built]],
+    estimated: Built,
+    items: int,
+) -> Built:
+    """`truncation: "auto"` by the engine's own count where it counts cheaply (a
+    `/tokenize` beside `/v1`): the fewest dropped items whose request fits, found by
+    bisection from the estimate's answer. Elsewhere the estimate stands."""
+    limit = route.model.context_length or 0
+    budget = limit - (body.max_output_tokens or limit // 4)
+    counted = await count_tokens(route.provider, estimated[1], cheap_only=True)
+    if counted is None or (counted <= budget and estimated[0] == 0):
+        return estimated
+    fits = counted <= budget
+    best: Built | None = estimated if fits else None
+    low, high = (0, estimated[0] - 1) if fits else (estimated[0] + 1, items)
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = await built(middle)
+        tokens = await count_tokens(route.provider, candidate[1], cheap_only=True)
+        if tokens is None:
+            break
+        if tokens <= budget:
+            best, high = candidate, middle - 1
+        else:
+            low = middle + 1
+    return best or await built(items)
+
+
 def _compact_threshold(body: ResponseCreate, route: Route) -> int | None:
     """The tokens past which `context_management` compacts first: its own threshold, or
     the model's context less the output's budget."""
@@ -268,10 +310,14 @@ class TurnPreparer:
                 await tools.close()
                 raise
 
-        def build() -> tuple[int, JSONDict, CompactionPlan | None]:
+        def build(drop: int | None = None) -> tuple[int, JSONDict, CompactionPlan | None]:
             # What the model sees: a summary stands for the items it covers.
             seen_history, seen_input, summary = self._compactor.views(history, new_input)
-            dropped, kept = self._truncate(body, route, seen_history, seen_input)
+            if drop is None:
+                dropped, kept = self._truncate(body, route, seen_history, seen_input)
+            else:
+                dropped = _after_results(seen_history, drop)
+                kept = seen_history[dropped:]
             request = chat_request(
                 body,
                 route.model.id,
@@ -288,13 +334,20 @@ class TurnPreparer:
         self._compactor.check(new_input, "input")
         open_input(self._compactor.sealer, new_input, "input")
         open_input(self._compactor.sealer, history, None)  # kept as the client sent them
+
         # A long history takes milliseconds per thousand items to turn into messages:
         # done in a thread, the loop serves other requests meanwhile.
-        try:
+        async def built(drop: int | None = None) -> tuple[int, JSONDict, CompactionPlan | None]:
             if len(history) + len(new_input) > INLINE_ITEMS:
-                dropped, request, plan = await asyncio.to_thread(build)
-            else:
-                dropped, request, plan = build()
+                return await asyncio.to_thread(build, drop)
+            return build(drop)
+
+        try:
+            dropped, request, plan = await built()
+            if body.truncation == "auto" and route.model.context_length:
+                dropped, request, plan = await _fit(
+                    body, route, built, (dropped, request, plan), len(history)
+                )
         except BaseException:
             await tools.close()
             raise
@@ -360,7 +413,5 @@ class TurnPreparer:
         while dropped < len(history) and total > budget:
             total -= sizes[dropped]
             dropped += 1
-        # Never start on a tool result whose call was dropped: the model could not use it.
-        while dropped < len(history) and history[dropped].get("type") in _RESULTS:
-            dropped += 1
+        dropped = _after_results(history, dropped)
         return dropped, history[dropped:]

@@ -47,6 +47,24 @@ def test_truncation_auto_drops_the_oldest_items_and_says_so(
     assert len(upstream.last_messages()) == 63  # truncation "disabled": everything is sent
 
 
+def test_truncation_auto_fits_by_the_engines_own_count(
+    client: openai.OpenAI, upstream: Upstream, http: httpx2.Client
+) -> None:
+    # The fake counts words at /tokenize, as vLLM counts tokens: the turn keeps as many of
+    # the newest items as fit the budget (context 400 less max_output_tokens 50) by that
+    # count, not by the estimate.
+    conversation_id = _conversation_of(client, 60)
+    response = http.post(
+        "/v1/responses",
+        json={"model": "small-model", "input": "newest", "conversation": conversation_id,
+              "truncation": "auto", "max_output_tokens": 50},
+    ).json()  # fmt: skip
+    words = response["usage"]["input_tokens"]  # the fake's usage counts words too
+    assert words <= 350
+    assert words + 16 > 350  # one more item (16 words) would not have fitted
+    assert len(upstream.last_messages()) == 60 - response["truncation_details"]["dropped_items"] + 1
+
+
 def test_client_disconnect_cancels_upstream_and_appends_nothing(
     stack_target: Target, client: openai.OpenAI, upstream: Upstream
 ) -> None:
