@@ -19,6 +19,7 @@ is what would bring this under 50 ms.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -65,6 +66,16 @@ class _Vectors:
         return self.chunk_ids[mask], self.matrix[mask]
 
 
+@functools.cache
+def _one_blas_thread() -> None:
+    """The product is bound by memory, not arithmetic: a second BLAS thread on a shared
+    2-core machine only makes the two wait on each other (p95 at 100k chunks: 37 ms
+    with one thread against 61 with two, bench/RESULTS.md). Process-wide, once."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 class Searcher:
     def __init__(self, store: Store, embedders: EmbedderSource):
         self._store = store
@@ -106,17 +117,22 @@ class Searcher:
         query_vectors = await embedder.embed(queries)
         best: dict[str, float] = {}
         for query, query_vector in zip(queries, query_vectors, strict=True):
-            keyword = await self._store.keyword_search(
-                vector_store_id, _WORDS.findall(query.lower()), allowed, CANDIDATES
-            )
-            nearest: list[tuple[str, float]] = []
-            if len(ids):
-                k = min(CANDIDATES, len(ids))
-                if len(ids) > INLINE_ROWS:  # milliseconds of arithmetic: off the loop
-                    rows, scores = await asyncio.to_thread(top_k_cosine, query_vector, matrix, k)
-                else:
-                    rows, scores = top_k_cosine(query_vector, matrix, k)
-                nearest = [(str(ids[r]), float(s)) for r, s in zip(rows, scores, strict=True)]
+            words = _WORDS.findall(query.lower())
+            k = min(CANDIDATES, len(ids))
+            if len(ids) > INLINE_ROWS:
+                # Milliseconds of arithmetic, off the loop and beside the keyword query
+                # (which waits on the database's own thread): the slower of the two, not
+                # their sum.
+                keyword, (rows, scores) = await asyncio.gather(
+                    self._store.keyword_search(vector_store_id, words, allowed, CANDIDATES),
+                    asyncio.to_thread(top_k_cosine, query_vector, matrix, k),
+                )
+            else:
+                keyword = await self._store.keyword_search(
+                    vector_store_id, words, allowed, CANDIDATES
+                )
+                rows, scores = top_k_cosine(query_vector, matrix, k) if k else ([], [])
+            nearest = [(str(ids[r]), float(s)) for r, s in zip(rows, scores, strict=True)]
             fused = fuse(
                 [(str(c), s) for c, s in keyword],
                 nearest,
@@ -155,6 +171,7 @@ class Searcher:
     async def _vectors(self, vector_store_id: str) -> _Vectors:
         import numpy
 
+        _one_blas_thread()
         cached = self._cache.get(vector_store_id)
         generation = await self._store.store_generation(vector_store_id)
         if cached is not None and cached.generation == generation:
