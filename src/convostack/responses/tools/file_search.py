@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from convostack.errors import APIError, InvalidRequestError
 from convostack.providers.base import JSONDict
@@ -22,8 +22,8 @@ from convostack.responses.context import search_text
 from convostack.responses.models import _Strict
 from convostack.responses.output import CallShape
 from convostack.responses.tools.base import OpeningItem, PrepareContext, TurnTools
+from convostack.responses.tools.function import validated
 from convostack.responses.tools.settings import ToolSettings
-from convostack.validation import to_api_error
 from convostack.vector_stores.filters import check_filter
 from convostack.vector_stores.models import RankingOptions
 from convostack.vector_stores.search import Searcher
@@ -182,10 +182,7 @@ class FileSearchKind:
     type = "file_search"
 
     def check(self, tool: JSONDict, param: str, settings: ToolSettings) -> None:
-        try:
-            spec = FileSearchSpec.model_validate(tool)
-        except ValidationError as exc:
-            raise to_api_error(exc, prefix=param) from None
+        spec = validated(FileSearchSpec, tool, param)
         if spec.filters is not None:
             check_filter(spec.filters, f"{param}.filters")
 

@@ -14,13 +14,13 @@ import asyncio
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from convostack.errors import FailedDependencyError, InvalidRequestError
 from convostack.ids import new_item_id
 from convostack.providers.base import JSONDict
 from convostack.responses.output import CallShape
 from convostack.responses.tools.base import Item, OpeningItem, PrepareContext, TurnTools
+from convostack.responses.tools.function import validated
 from convostack.responses.tools.mcp_connection import McpConnection, McpFailure
 from convostack.responses.tools.mcp_specs import (
     McpServer,
@@ -32,7 +32,6 @@ from convostack.responses.tools.mcp_specs import (
 )
 from convostack.responses.tools.settings import ToolSettings
 from convostack.responses.tools.urls import check_server_url, scrub, secret_values
-from convostack.validation import to_api_error
 
 INVALID_PARAMS = -32602  # JSON-RPC: the arguments are not what the tool takes
 
@@ -303,10 +302,7 @@ class McpKind:
     type = "mcp"
 
     def check(self, tool: JSONDict, param: str, settings: ToolSettings) -> None:
-        try:
-            spec = McpToolSpec.model_validate(tool)
-        except ValidationError as exc:
-            raise to_api_error(exc, prefix=param) from None
+        spec = validated(McpToolSpec, tool, param)
         for unsupported in ("connector_id", "tunnel_id"):
             if getattr(spec, unsupported) is not None:
                 raise InvalidRequestError(

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from convostack.responses.tools.urls import scrub, secret_values, without_userinfo
+from convostack.redaction import Scrubber, split_userinfo
+from convostack.responses.tools.urls import secret_values
 
 if TYPE_CHECKING:  # the SDK is imported on first use: a second at start-up otherwise
     from mcp import Client
@@ -250,7 +251,7 @@ class McpConnection:
         )  # fmt: skip
 
     def _text(self, text: str) -> str:
-        return scrub(text, self._secrets)[:_MAX_MESSAGE]
+        return Scrubber(self._secrets, limit=_MAX_MESSAGE)(text)
 
     def _shown_url(self) -> str:
-        return without_userinfo(self.url)
+        return split_userinfo(self.url)[0]

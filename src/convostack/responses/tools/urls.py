@@ -16,22 +16,15 @@ import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from convostack.errors import InvalidRequestError
-from convostack.responses.tools.settings import ToolSettings
+__all__ = ["REDACTED", "check_server_url", "scrub", "secret_values"]
 
-REDACTED = "[redacted]"
+from convostack.errors import InvalidRequestError
+from convostack.redaction import MIN_SECRET_CHARS, REDACTED
+from convostack.responses.tools.settings import ToolSettings
 
 
 def _refused(param: str, why: str) -> InvalidRequestError:
     return InvalidRequestError(f"Invalid '{param}': {why}", code="invalid_value", param=param)
-
-
-def without_userinfo(url: str) -> str:
-    """The URL with any `user:password@` removed, for messages and stored items."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _private(address: str) -> bool:
@@ -97,8 +90,11 @@ async def _resolve(host: str, port: int, param: str) -> list[str]:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret value (header values, tokens, URL passwords) replaced."""
-    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+    """`text` with every secret value (header values, tokens) replaced, and nothing else:
+    a tool's output is the tool's, so no pattern blanks what merely looks like a secret
+    (`redaction.Scrubber` does that for error text)."""
+    found = {s for s in secrets if len(s) >= MIN_SECRET_CHARS}
+    for secret in sorted(found, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
 
