@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from convostack.conversations.service import ConversationService
@@ -23,7 +22,12 @@ from convostack.responses.compaction import Compactor, summary_request, summary_
 from convostack.responses.context import estimate_tokens
 from convostack.responses.models import ConversationRef, PromptCacheOptions, ResponseCreate
 from convostack.responses.output import usage_object
-from convostack.responses.turn import PreparedTurn, TurnPreparer, conversation_id_of
+from convostack.responses.turn import (
+    PreparedTurn,
+    TurnPreparer,
+    continued_conversation,
+    parse_items,
+)
 
 
 class ResponseCompact(BaseModel):
@@ -62,27 +66,15 @@ class CompactService:
         self._compactor = compactor
 
     async def compact(self, owner: str, body: ResponseCompact) -> JSONDict:
-        model = body.model or self._models.default_model
-        if not model:
-            raise InvalidRequestError(
-                "Missing required parameter: 'model'.",
-                code="missing_required_parameter", param="model",
-            )  # fmt: skip
-        route = await self._models.resolve(model)
-        conversation_id = conversation_id_of(body.conversation)
-        if conversation_id and body.previous_response_id:
-            raise InvalidRequestError(
-                "Mutually exclusive parameters. Ensure you are only providing one of: "
-                "'previous_response_id' or 'conversation'.",
-                code="mutually_exclusive_parameters",
-            )
+        route = await self._models.resolve(self._preparer.model_name(body.model))
+        conversation_id = continued_conversation(body.conversation, body.previous_response_id)
         raw: list[Any] = (
             [{"role": "user", "content": body.input}]
             if isinstance(body.input, str)
             else list(body.input or [])
         )
         prepared = await self._conversations.prepare_items(owner, raw, "input")
-        new_input = [_loads(item.body) for item in prepared.items]
+        new_input = parse_items([item.body for item in prepared.items])
         self._compactor.check(new_input, "input")
         history = await self._preparer.history(owner, conversation_id, body.previous_response_id)
         everything = [*history, *new_input]
@@ -120,8 +112,3 @@ class CompactService:
         if counted is None:
             counted = estimate_tokens(turn.request["messages"])
         return {"object": "response.input_tokens", "input_tokens": counted}
-
-
-def _loads(body: bytes) -> dict[str, Any]:
-    value: dict[str, Any] = orjson.loads(body)
-    return value

@@ -98,8 +98,20 @@ INLINE_ITEMS = 1000
 _RESULTS = ("function_call_output", "custom_tool_call_output")
 
 
-def _parsed(bodies: list[bytes]) -> list[Item]:
+def parse_items(bodies: list[bytes]) -> list[Item]:
     return [orjson.loads(b) for b in bodies]
+
+
+def continued_conversation(conversation: Any, previous_response_id: str | None) -> str | None:
+    """The conversation a request continues, checked; never together with a chain."""
+    conversation_id = conversation_id_of(conversation)
+    if conversation_id and previous_response_id:
+        raise InvalidRequestError(
+            "Mutually exclusive parameters. Ensure you are only providing one of: "
+            "'previous_response_id' or 'conversation'.",
+            code="mutually_exclusive_parameters",
+        )
+    return conversation_id
 
 
 def conversation_id_of(value: Any) -> str | None:
@@ -235,26 +247,25 @@ class TurnPreparer:
         self._sessions = sessions
         self._compactor = compactor
 
+    def model_name(self, model: str | None) -> str:
+        """The model a request names, or the configured default; a 400 without either."""
+        named = model or self._models.default_model
+        if not named:
+            raise InvalidRequestError(
+                "Missing required parameter: 'model'.",
+                code="missing_required_parameter",
+                param="model",
+            )
+        return named
+
     async def prepare(
         self, owner: str, body: ResponseCreate, local: Mapping[str, list[Item]] | None = None
     ) -> PreparedTurn:
         """`local`: the histories of responses made on this WebSocket connection, which a
         `previous_response_id` may name even when they were not stored."""
         _check_unsupported(body)
-        model = body.model or self._models.default_model
-        if not model:
-            raise InvalidRequestError(
-                "Missing required parameter: 'model'.",
-                code="missing_required_parameter",
-                param="model",
-            )
-        conversation_id = conversation_id_of(body.conversation)
-        if conversation_id and body.previous_response_id:
-            raise InvalidRequestError(
-                "Mutually exclusive parameters. Ensure you are only providing one of: "
-                "'previous_response_id' or 'conversation'.",
-                code="mutually_exclusive_parameters",
-            )
+        model = self.model_name(body.model)
+        conversation_id = continued_conversation(body.conversation, body.previous_response_id)
         check_include(body.include or [])
         metadata = check_metadata(body.metadata)
         _check_limits(body, self._conversations.limits)
@@ -283,7 +294,7 @@ class TurnPreparer:
             self._conversations.limits.check_conversation_size(
                 conversation_id, len(history), len(input_items.items) + 1, "conversation"
             )
-        new_input = [orjson.loads(item.body) for item in input_items.items]
+        new_input = parse_items([item.body for item in input_items.items])
         moderated: dict[str, JSONDict] = {}
         if body.moderation is not None and mode(body.moderation, "input"):
             text = text_of(new_input)
@@ -379,8 +390,8 @@ class TurnPreparer:
             except ConversationMissing:
                 raise conversation_not_found(conversation_id) from None
             if len(bodies) > INLINE_ITEMS:
-                return await asyncio.to_thread(_parsed, bodies)
-            return _parsed(bodies)
+                return await asyncio.to_thread(parse_items, bodies)
+            return parse_items(bodies)
         if previous_response_id is not None:
             try:
                 chain = await self._store.response_chain(owner, previous_response_id)

@@ -42,6 +42,7 @@ from convostack.limits import RateLimiter
 from convostack.providers.base import JSONDict
 from convostack.responses.models import ResponseCreate
 from convostack.responses.service import ResponseService
+from convostack.responses.turn import parse_items
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class Connection:
                     final = out["response"]
                 await self._emit(out)
         if final is not None:
-            inputs = [orjson.loads(item.body) for item in turn.input_items.items]
+            inputs = parse_items([item.body for item in turn.input_items.items])
             self._local[turn.response_id] = [*turn.history, *inputs, *final["output"]]
             while len(self._local) > LOCAL_RESPONSES:
                 self._local.popitem(last=False)

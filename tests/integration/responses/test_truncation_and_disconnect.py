@@ -25,15 +25,20 @@ def _conversation_of(client: openai.OpenAI, count: int) -> str:
     return conversation.id
 
 
-def test_truncation_auto_drops_the_oldest_items_and_says_so(
-    client: openai.OpenAI, upstream: Upstream, http: httpx2.Client
-) -> None:
-    conversation_id = _conversation_of(client, 60)
-    response = http.post(
+def _truncated_turn(http: httpx2.Client, conversation_id: str) -> Any:
+    """A turn on the small model (context 400), truncation "auto", 50 output tokens."""
+    return http.post(
         "/v1/responses",
         json={"model": "small-model", "input": "newest", "conversation": conversation_id,
               "truncation": "auto", "max_output_tokens": 50},
     ).json()  # fmt: skip
+
+
+def test_truncation_auto_drops_the_oldest_items_and_says_so(
+    client: openai.OpenAI, upstream: Upstream, http: httpx2.Client
+) -> None:
+    conversation_id = _conversation_of(client, 60)
+    response = _truncated_turn(http, conversation_id)
     sent = upstream.last_messages()
     dropped = response["truncation_details"]["dropped_items"]
     assert 0 < dropped < 60
@@ -54,11 +59,7 @@ def test_truncation_auto_fits_by_the_engines_own_count(
     # the newest items as fit the budget (context 400 less max_output_tokens 50) by that
     # count, not by the estimate.
     conversation_id = _conversation_of(client, 60)
-    response = http.post(
-        "/v1/responses",
-        json={"model": "small-model", "input": "newest", "conversation": conversation_id,
-              "truncation": "auto", "max_output_tokens": 50},
-    ).json()  # fmt: skip
+    response = _truncated_turn(http, conversation_id)
     words = response["usage"]["input_tokens"]  # the fake's usage counts words too
     assert words <= 350
     assert words + 16 > 350  # one more item (16 words) would not have fitted
