@@ -12,6 +12,7 @@ import openai
 import pytest
 import yaml
 
+from convostack.testing.plugin import only_in_library_mode
 from convostack.testing.stack import Target, serving_on_fake_upstream
 from convostack.testing.upstream import FAKE_MODEL
 
@@ -38,8 +39,7 @@ def test_a_callers_request_id_is_kept_and_a_bad_one_replaced(http: httpx2.Client
 def test_one_access_line_per_request(
     request: pytest.FixtureRequest, http: httpx2.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if request.config.getoption("--stack-config") != "library":
-        pytest.skip("the log is captured in this process: library mode only")
+    only_in_library_mode(request.config, "the log is captured in this process: library mode only")
     with caplog.at_level(logging.INFO, logger="convostack.access"):
         response = http.get("/v1/conversations/conv_missing", headers=KEY_HEADER)
     lines = [r for r in caplog.records if r.name == "convostack.access"]

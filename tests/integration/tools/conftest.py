@@ -14,6 +14,7 @@ import pytest
 
 from convostack.testing.fake_upstream import fake_upstream_server
 from convostack.testing.mcp_server import McpTestServer, mcp_test_server
+from convostack.testing.plugin import only_in_library_mode
 from convostack.testing.stack import Target, open_target
 from convostack.testing.upstream import FAKE_MODEL, Upstream
 
@@ -80,5 +81,4 @@ def client(stack_target: Target, http: httpx2.Client) -> openai.OpenAI:
 @pytest.fixture
 def stack_config_is_local(request: pytest.FixtureRequest) -> None:
     """Once is enough for what does not depend on the target: in library mode only."""
-    if request.config.getoption("--stack-config") != "library":
-        pytest.skip("runs in library mode only")
+    only_in_library_mode(request.config, "runs in library mode only")
