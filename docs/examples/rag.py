@@ -53,6 +53,8 @@ def run(client: openai.OpenAI) -> None:
         tools=tools,
         tool_choice="required",  # a small local model searches when told to
         include=["file_search_call.results"],
+        temperature=0,  # the same answer each run
+        max_output_tokens=200,  # a small model can ramble: bound each model call
     )
     print("searched for:", getattr(response.output[0], "queries", None))
     print("answer:", response.output_text)

@@ -46,6 +46,9 @@ class CallShape:
     # when the input breaks the tool's grammar); its events are `<input_events>.delta/done`.
     input_of: Callable[[str], str] | None = field(default=None, compare=False)
     input_events: str | None = None
+    # Fields the server keeps on the item until it has run the call (the model's name
+    # and arguments for it) and the wire type does not have: never in an event.
+    private: tuple[str, ...] = ()
 
 
 FUNCTION_CALL = CallShape(
@@ -136,7 +139,7 @@ class OutputBuilder:
                     "summary": [], "content": []}  # fmt: skip
             self._reasoning = _Reasoning(self._next_index(), item)
             self._items.append(self._reasoning)
-            events.append(self._added(self._reasoning.index, item))
+            events.append(item_added(self._reasoning.index, item))
         self._reasoning.text.append(text)
         self.size += len(text)
         events.append(
@@ -167,7 +170,7 @@ class OutputBuilder:
                     "role": "assistant", "content": []}  # fmt: skip
             self._message = _Message(self._next_index(), item)
             self._items.append(self._message)
-            events.append(self._added(self._message.index, item))
+            events.append(item_added(self._message.index, item))
             events.append(
                 {"type": "response.content_part.added", "item_id": item["id"],
                  "output_index": self._message.index, "content_index": 0,
@@ -202,7 +205,8 @@ class OutputBuilder:
             call = _Call(self._next_index(), item, shape)
             self._calls[key] = call
             self._items.append(call)
-            events.append(self._added(call.index, item))
+            public = {k: v for k, v in item.items() if k not in shape.private}
+            events.append(item_added(call.index, public))
             if shape.started_event:
                 events.append(self._about(shape.started_event, call))
         elif function.get("name") and not call.item["name"]:
@@ -226,10 +230,6 @@ class OutputBuilder:
 
     def _over_call_limit(self) -> bool:
         return self._max_tool_calls is not None and len(self._calls) >= self._max_tool_calls
-
-    @staticmethod
-    def _added(index: int, item: JSONDict) -> Event:
-        return item_added(index, item)
 
     @property
     def incomplete(self) -> bool:

@@ -24,7 +24,8 @@ Endpoints and behaviour, all deterministic from the request:
   last user message that starts with `think ` gets reasoning first, as vLLM's reasoning
   parsers give it (`reasoning_content`), then the answer. A
   `max_tokens` below the reply's word count cuts the reply there, with `finish_reason:
-  "length"`. After tool results (a last message with role `tool`), it answers in text.
+  "length"`; so do a call's arguments of more words than `max_tokens` (cut there, the
+  call unfinished). After tool results (a last message with role `tool`), it answers in text.
   Usage counts words: prompt = words in all message texts, completion = words in the reply.
 - `POST /v1/moderations`: flags every input that holds the word `forbidden` (`violence`).
 - `POST /tokenize` (beside `/v1`, as vLLM has it): `{"count": <words>}` for a chat request's
@@ -215,6 +216,18 @@ def _tool_calls(body: JSONDict, text: str) -> list[JSONDict]:
     ]  # fmt: skip
 
 
+def _cut_calls(calls: list[JSONDict], limit: int) -> tuple[list[JSONDict], str]:
+    """Calls whose arguments have more words than `limit` cut there, as a model stopped
+    by `max_tokens` leaves them: with finish_reason `length`."""
+    finish = "stop"
+    for call in calls:
+        words = call["function"]["arguments"].split(" ")
+        if len(words) > limit:
+            call["function"]["arguments"] = " ".join(words[:limit])
+            finish = "length"
+    return calls, finish
+
+
 class FakeUpstream:
     def __init__(self, models: Sequence[str] = DEFAULT_MODELS):
         self.models = list(models)
@@ -287,6 +300,8 @@ class FakeUpstream:
             "total_tokens": prompt_words + len(reply.split()),
         }
         calls = _tool_calls(body, text)
+        if calls and isinstance(limit, int):
+            calls, finish = _cut_calls(calls, limit)
         ident = "chatcmpl-fake" + hashlib.sha256(orjson.dumps(body)).hexdigest()[:16]
         model = body.get("model", "")
         if body.get("stream"):
@@ -310,7 +325,7 @@ class FakeUpstream:
                 {
                     "index": 0,
                     "message": message,
-                    "finish_reason": "tool_calls" if calls else finish,
+                    "finish_reason": "tool_calls" if calls and finish == "stop" else finish,
                     "logprobs": None,
                 }
             ],
@@ -471,7 +486,7 @@ def _chunks(
             for piece in _pieces(function["arguments"], 2)
         ]
     if calls:
-        chunks.append(chunk({}, "tool_calls"))
+        chunks.append(chunk({}, "tool_calls" if finish == "stop" else finish))
     if with_usage:
         final = chunk({})
         final["choices"] = []

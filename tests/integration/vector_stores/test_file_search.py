@@ -8,9 +8,12 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.conversations import ConversationItem
+from openai.types.responses import Response, ResponseStreamEvent
 
 from convostack.testing.upstream import FAKE_MODEL as MODEL
 from convostack.testing.upstream import Upstream
+from convostack.testing.wire import assert_exact
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +124,34 @@ def test_an_unknown_store_is_a_404_and_bad_filters_a_400(
             input="hi",
         )  # fmt: skip
     assert bad.value.param == "tools[0].filters.key"
+
+
+def test_a_call_cut_short_by_max_output_tokens_is_not_run(
+    client: openai.OpenAI, upstream: Upstream, store_id: str
+) -> None:
+    words = " ".join(["parking"] * 40)
+    conversation = client.conversations.create()
+    for stream in (False, True):
+        upstream.reset()
+        request: Any = {
+            "model": MODEL, "tools": _tools(store_id), "max_output_tokens": 16,
+            "input": f'call file_search {{"query": "{words}"}}', "conversation": conversation.id,
+        }  # fmt: skip
+        if stream:
+            events = list(client.responses.create(**request, stream=True))
+            for event in events:
+                assert_exact(ResponseStreamEvent, event.to_dict())
+            response = events[-1].response
+        else:
+            response = client.responses.create(**request)
+        assert_exact(Response, response.to_dict())
+        assert response.status == "incomplete"
+        assert response.incomplete_details.reason == "max_output_tokens"
+        [call] = response.output
+        assert call.type == "file_search_call"
+        assert call.status == "incomplete"
+        assert len(upstream.chat_requests()) == 1  # no second round: nothing was searched
+    items = client.conversations.items.list(conversation.id, order="asc").data
+    assert [i.type for i in items] == ["message", "file_search_call"] * 2
+    for item in items:
+        assert_exact(ConversationItem, item.to_dict())

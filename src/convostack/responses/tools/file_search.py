@@ -36,7 +36,10 @@ DEFAULT_RESULTS = 10
 # which is accepted too).
 _PARAMETERS = {
     "type": "object",
-    "properties": {"query": {"type": "string", "description": "What to look for."}},
+    # A bound on the query: a small model under a grammar can otherwise write one for ever.
+    "properties": {
+        "query": {"type": "string", "maxLength": 200, "description": "What to look for."}
+    },
     "required": ["query"],
 }
 
@@ -65,6 +68,7 @@ def _shape(runner: TurnTools) -> CallShape:
         completed_event="response.file_search_call.completed",
         runs_on_server=True,
         runner=runner,
+        private=("name", "arguments"),
     )
 
 

@@ -23,7 +23,7 @@ whole output in one transaction at the end, so a turn that fails anywhere append
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, cast
 
 from convostack.observability.hooks import NOT_OBSERVED, Observer
@@ -92,10 +92,10 @@ class ToolLoop:
             self.output += made
             self._spent += builder.size
             self._count(builder.usage)
-            if self.incomplete_reason:
-                return  # the output reached its size bound
             if builder.incomplete:
-                self.incomplete_reason = "max_output_tokens"
+                for event in self._cut_short(builder):
+                    yield event
+                self.incomplete_reason = self.incomplete_reason or "max_output_tokens"
                 return
             server_calls = builder.server_calls()
             async for event in self._run(server_calls):
@@ -115,6 +115,17 @@ class ToolLoop:
                 return
             messages += to_messages(made, texts=turn.tools.model_texts())
         self.incomplete_reason = "max_tool_iterations"
+
+    @staticmethod
+    def _cut_short(builder: OutputBuilder) -> Iterator[Event]:
+        """Server-side calls whose arguments the output bound cut off are not run: they
+        end `incomplete`, in their wire shape, saying why."""
+        for index, item, shape in builder.server_calls():
+            cast(TurnTools, shape.runner).refuse(
+                item, "Not run: the model's output reached its bound before the call was whole."
+            )
+            item["status"] = "incomplete"
+            yield item_done(index, item)
 
     def _seal_reasoning(self, item: JSONDict) -> None:
         if INCLUDE in (self._turn.body.include or ()):
