@@ -282,8 +282,14 @@ class FileStore(Protocol):
         ...
 
     # -- ingestion, by any process ----------------------------------------------------
-    async def claim_ingest(self, now: int, lease_seconds: int) -> IngestJob | None:
-        """Takes the oldest queued file whose lease is free or ran out."""
+    async def claim_ingest(
+        self, now: int, lease_seconds: int, embedder: tuple[str, int]
+    ) -> IngestJob | None:
+        """Takes the oldest queued file whose lease is free or ran out, of a store built
+        with `embedder` (model, dimension): replicas with another embedder (a rolling
+        upgrade, a test's own stack) leave it to one that can embed it. A file no such
+        process took within a lease is taken anyway, to fail with a clear error rather
+        than wait for ever."""
         ...
 
     async def renew_ingest(self, job: IngestJob, until: int) -> bool:

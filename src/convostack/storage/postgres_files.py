@@ -381,15 +381,19 @@ class PostgresFiles:
         return await self._run(op, transaction=True)  # type: ignore[no-any-return]
 
     # -- ingestion --------------------------------------------------------------------
-    async def claim_ingest(self, now: int, lease_seconds: int) -> IngestJob | None:
+    async def claim_ingest(
+        self, now: int, lease_seconds: int, embedder: tuple[str, int]
+    ) -> IngestJob | None:
         async def op(conn: Any) -> IngestJob | None:
             row = await conn.fetchrow(
                 "UPDATE vector_store_files SET lease_until = $1, attempts = attempts + 1 "
-                "WHERE pos = (SELECT pos FROM vector_store_files WHERE status = 'in_progress' "
-                "AND (lease_until IS NULL OR lease_until < $2) ORDER BY pos LIMIT 1 "
-                "FOR UPDATE SKIP LOCKED) "
+                "WHERE pos = (SELECT f.pos FROM vector_store_files f "
+                "JOIN vector_stores s ON s.id = f.vector_store_id "
+                "WHERE f.status = 'in_progress' AND (f.lease_until IS NULL OR f.lease_until < $2) "
+                "AND ((s.embedding_model = $3 AND s.dimension = $4) OR f.created_at < $5) "
+                "ORDER BY f.pos LIMIT 1 FOR UPDATE OF f SKIP LOCKED) "
                 "RETURNING owner, vector_store_id, file_id, attempts, chunking",
-                now + lease_seconds, now,
+                now + lease_seconds, now, *embedder, now - lease_seconds,
             )  # fmt: skip
             if row is None:
                 return None

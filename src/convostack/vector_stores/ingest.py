@@ -2,13 +2,15 @@
 store them with their vectors (the keyword index follows the rows).
 
 The queue is the database: a `vector_store_files` row `in_progress` is a file to ingest.
-Each serving process runs one worker that takes the oldest free row by setting a lease
-(FOR UPDATE SKIP LOCKED on PostgreSQL, so replicas never take the same file), renews the
-lease while it embeds, and writes the chunks and `completed` in one transaction that
-holds only if its claim still does (the file was not deleted, cancelled or retaken). A
-process that dies leaves a lease that runs out; another takes the file again. A file
-whose ingestion was interrupted MAX_ATTEMPTS times fails with a server_error instead of
-looping for ever. One file at a time per process: embedding already uses the cores.
+Each serving process runs one worker that takes the oldest free row of a store built with
+its own embedder by setting a lease (FOR UPDATE SKIP LOCKED on PostgreSQL, so replicas
+never take the same file; a process with another embedder, as in a rolling upgrade, does
+not take it and fail it), renews the lease while it embeds, and writes the chunks and
+`completed` in one transaction that holds only if its claim still does (the file was not
+deleted, cancelled or retaken). A process that dies leaves a lease that runs out; another
+takes the file again. A file whose ingestion was interrupted MAX_ATTEMPTS times fails with
+a server_error instead of looping for ever. One file at a time per process: embedding
+already uses the cores.
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ class Ingestor:
     async def _work(self) -> None:
         while True:
             try:
-                job = await self._store.claim_ingest(int(time.time()), self._lease)
+                job = await self._store.claim_ingest(
+                    int(time.time()), self._lease, self._embedders.model()
+                )
             except StoreUnavailable as exc:
                 log.warning("ingestion paused: %s", exc)
                 job = None
