@@ -172,7 +172,6 @@ class ResponseService:
         withheld = await self._moderate_output(turn, loop)
         reason = "content_filter" if withheld else loop.incomplete_reason
         status = "incomplete" if reason else "completed"
-        turn.tools.annotate(loop.output)
         response = turn.envelope(
             status,
             [] if withheld else loop.output,
