@@ -374,6 +374,13 @@ class Config(BaseModel):
         "'testing-hash' is a deterministic test double for the test suites only. A store "
         "records the model it was built with and refuses another.",
     )
+    file_expiry_sweep_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="How often each process deletes files past their expires_after. An "
+        "expired file is gone for every read at once; the sweep frees its space.",
+    )
     ingest_poll_seconds: float = Field(
         2.0,
         gt=0,

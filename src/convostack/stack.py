@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from convostack.config import Config, ConfigError
 from convostack.conversations.service import ConversationService
+from convostack.files.expiry import FileExpiry
 from convostack.files.service import FileService
 from convostack.observability.instrumented import InstrumentedProvider, InstrumentedStore
 from convostack.observability.telemetry import Telemetry
@@ -172,6 +173,7 @@ class Stack:
             self.store, self.embedders, poll_seconds=config.ingest_poll_seconds,
             lease_seconds=config.ingest_lease_seconds,
         )  # fmt: skip
+        self.file_expiry = FileExpiry(self.store, every_seconds=config.file_expiry_sweep_seconds)
         self.vector_stores = VectorStoreService(
             self.store, self.embedders.model, self.ingestor.wake
         )
@@ -199,7 +201,8 @@ class Stack:
         self.telemetry.start()
         await self._start_store()
         await self.models.start()
-        self.ingestor.start()
+        self.ingestor.task.start()
+        self.file_expiry.task.start()
 
     async def check_database(self) -> None:
         """Open the store and close it again: the database is reachable and migrated (by
@@ -215,7 +218,8 @@ class Stack:
             raise StartupError(database_failure(self.config.database_url, exc)) from exc
 
     async def close(self) -> None:
-        await self.ingestor.close()
+        await self.ingestor.task.close()
+        await self.file_expiry.task.close()
         await self.responses.mcp_sessions.close()
         await self.models.close()
         await self.store.close()

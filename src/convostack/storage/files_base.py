@@ -281,6 +281,11 @@ class FileStore(Protocol):
         """Its files not yet ingested become `cancelled`."""
         ...
 
+    async def delete_expired_files(self, now: int, limit: int) -> int:
+        """Delete up to `limit` files whose `expires_at` is past (with their chunks and
+        places in vector stores); how many. Reads stopped showing them when they expired."""
+        ...
+
     # -- ingestion, by any process ----------------------------------------------------
     async def claim_ingest(
         self, now: int, lease_seconds: int, embedder: tuple[str, int]

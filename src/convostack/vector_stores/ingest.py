@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 
+from convostack.process_task import ProcessTask
 from convostack.storage.base import Store, StoreUnavailable
 from convostack.storage.files_base import FileMissing, IngestJob
 from convostack.vector_stores.embedding import EmbedderSource
@@ -45,20 +46,10 @@ class Ingestor:
         self._poll = poll_seconds
         self._lease = lease_seconds
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._work(), name="convostack-ingest")
+        self.task = ProcessTask("convostack-ingest", self._work)
 
     def wake(self) -> None:
         self._wakeup.set()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _work(self) -> None:
         while True:
