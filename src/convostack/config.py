@@ -390,6 +390,46 @@ class Config(BaseModel):
         "again by another after this.",
     )
 
+    # --- background responses (responses/background.py) ---
+    background_concurrency: int = Field(
+        4,
+        ge=0,
+        le=1000,
+        description="How many background responses this process runs at once (0: it "
+        "queues them but leaves them to other replicas). Any process on the database "
+        "takes queued ones.",
+    )
+    background_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="How often a process looks in the database for queued background "
+        "responses (its own are taken at once), and how soon a running one notices a "
+        "cancel made on another replica.",
+    )
+    background_lease_seconds: int = Field(
+        30,
+        ge=2,
+        le=86400,
+        description="How long a process holds a background response it runs without "
+        "renewing its lease (renewed every background_poll_seconds or a third of this); "
+        "a response whose process died is failed after this.",
+    )
+    background_stream_poll_seconds: float = Field(
+        0.2,
+        gt=0,
+        le=60,
+        description="How often a stream that follows a background response run by "
+        "another process looks for its new events (one run here is followed at once).",
+    )
+    background_events_retention_seconds: int = Field(
+        86400,
+        ge=0,
+        description="How long the stream events of a finished background response are "
+        "kept for `GET /v1/responses/{id}?stream=true`; after this, asking for them is "
+        "a 400.",
+    )
+
     @field_validator("model_aliases", mode="before")
     @classmethod
     def _aliases_from_text(cls, value: Any) -> Any:

@@ -24,6 +24,8 @@ from convostack.providers.settings import (
     OpenAICompatSettings,
     ProviderSettings,
 )
+from convostack.responses.background import BackgroundResponses
+from convostack.responses.background_worker import WorkerSettings
 from convostack.responses.compaction import Compactor
 from convostack.responses.sealing import Sealer, load_key
 from convostack.responses.service import ResponseService
@@ -186,6 +188,17 @@ class Stack:
             observer=self.telemetry.observer,
             searcher=self.searcher,
         )
+        self.background = BackgroundResponses(
+            self.store,
+            self.responses,
+            WorkerSettings(
+                config.background_concurrency,
+                config.background_poll_seconds,
+                config.background_lease_seconds,
+                config.background_events_retention_seconds,
+            ),
+            config.background_stream_poll_seconds,
+        )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
         if self.config.recording_dir is None:
@@ -200,6 +213,7 @@ class Stack:
         await self._start_store()
         await self.models.start()
         self.ingestor.start()
+        self.background.start()
 
     async def check_database(self) -> None:
         """Open the store and close it again: the database is reachable and migrated (by
@@ -215,6 +229,7 @@ class Stack:
             raise StartupError(database_failure(self.config.database_url, exc)) from exc
 
     async def close(self) -> None:
+        await self.background.close()
         await self.ingestor.close()
         await self.responses.mcp_sessions.close()
         await self.models.close()
