@@ -151,16 +151,23 @@ class BackgroundResponses:
                 after = number
                 if event["type"] in TERMINAL_EVENTS:
                     return
-            if not page.events:
-                if page.status == "cancelled":
+            if not page.events and page.status in FINAL:
+                if page.status == "cancelled" or await self._ended_at(owner, response_id, after):
                     return
-                if page.status in FINAL:
-                    finished_at = finished_at or time.monotonic()
-                    if time.monotonic() - finished_at > TERMINAL_GRACE_SECONDS:
-                        yield await self._terminal(owner, response_id, after + 1)
-                        return
+                finished_at = finished_at or time.monotonic()
+                if time.monotonic() - finished_at > TERMINAL_GRACE_SECONDS:
+                    yield await self._terminal(owner, response_id, after + 1)
+                    return
+            if not page.events:
                 await self.worker.signals.wait(response_id, self._poll)
             page = await self._store.read_events(owner, response_id, after)
+
+    async def _ended_at(self, owner: str, response_id: str, number: int) -> bool:
+        """Whether event `number` is the terminal one (a resume after the last event)."""
+        if number < 0:
+            return False
+        page = await self._store.read_events(owner, response_id, number - 1)
+        return bool(page.events) and orjson.loads(page.events[0][1])["type"] in TERMINAL_EVENTS
 
     async def _terminal(self, owner: str, response_id: str, number: int) -> bytes:
         stored = await self._service.get(owner, response_id)

@@ -227,7 +227,8 @@ class BackgroundWorker:
 
     async def _prune(self) -> None:
         now = time.monotonic()
-        if now - self._pruned_at < PRUNE_EVERY_SECONDS:
+        every = min(PRUNE_EVERY_SECONDS, max(self._settings.retention_seconds / 2, 0.2))
+        if now - self._pruned_at < every:
             return
         self._pruned_at = now
         try:
