@@ -8,7 +8,7 @@ import time
 
 import openai
 import pytest
-from openai.types.responses import Response
+from openai.types.responses import Response, ToolParam
 
 from convostack.testing.upstream import FAKE_MODEL as MODEL
 
@@ -124,3 +124,20 @@ def test_a_bad_background_request_is_refused_before_it_is_queued(
         client.responses.create(
             model=MODEL, input="hi", conversation="conv_missing", background=True
         )
+
+
+def test_a_background_turn_continues_a_chain_with_a_tool_output(client: openai.OpenAI) -> None:
+    tools: list[ToolParam] = [{"type": "function", "name": "lookup", "strict": False,
+        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}}}]  # fmt: skip
+    first = client.responses.create(model=MODEL, input="call lookup", tools=tools)
+    call = first.output[0]
+    assert call.type == "function_call"
+    queued = client.responses.create(
+        model=MODEL, previous_response_id=first.id, tools=tools, background=True,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "42"}],
+    )  # fmt: skip
+    done = _poll(client, queued.id, ("completed",))
+    assert done.previous_response_id == first.id
+    assert done.output_text.startswith("echo:")
+    inputs = list(client.responses.input_items.list(queued.id))
+    assert [i.type for i in inputs] == ["function_call_output"]
