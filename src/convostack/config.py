@@ -272,7 +272,8 @@ class Config(BaseModel):
     )
     sealing_key: str | None = Field(
         None,
-        description="Key that seals compaction summaries (base64 of 32 random bytes; make "
+        description="Key that seals compaction summaries, reasoning and queued background "
+        "requests (base64 of 32 random bytes; make "
         "one with: python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'). "
         "Default: one made once and kept in the data folder; replicas on several machines "
         "must share one.",

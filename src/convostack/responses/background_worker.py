@@ -47,6 +47,11 @@ INTERRUPTED = {
     "message": "The server running this background response stopped before it finished "
     "(its lease ran out); nothing was added to the conversation. Create the response again.",
 }
+OTHER_KEY = {
+    "code": "server_error",
+    "message": "This background response was queued by a server with another sealing_key, "
+    "so this one cannot read its request: give every replica the same sealing_key.",
+}
 SHUT_DOWN = {
     "code": "server_error",
     "message": "The server running this background response shut down before it finished; "
@@ -244,10 +249,16 @@ class BackgroundWorker:
             await self._turn(job)
 
     async def _turn(self, job: BackgroundJob) -> None:
+        from convostack.responses.sealing import SealBroken
         from convostack.responses.service import error_object
 
         try:
             raw = self._service.sealer.open(job.request.decode(), PURPOSE)
+        except SealBroken:
+            log.error("background response %s: sealed by another key", job.response_id)
+            await self._fail(job, OTHER_KEY)
+            return
+        try:
             body = ResponseCreate.model_validate(raw)
             turn = await self._service.prepare(
                 job.owner, body, background=True, identity=(job.response_id, job.created_at)

@@ -6,6 +6,7 @@ another, and the one running it stops."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ ENV = {
     "CONVOSTACK_BACKGROUND_LEASE_SECONDS": "2",
     "CONVOSTACK_BACKGROUND_POLL_SECONDS": "0.2",
     "CONVOSTACK_BACKGROUND_STREAM_POLL_SECONDS": "0.05",
+    # Replicas share a sealing key: one seals the request another runs.
+    "CONVOSTACK_SEALING_KEY": base64.b64encode(bytes(range(32))).decode(),
 }
 
 
@@ -60,6 +63,17 @@ def test_a_killed_server_leaves_no_turn_in_progress(upstream: Upstream, tmp_path
         # The queue still works in the new process.
         again = second.client.responses.create(model=MODEL, input="hi", background=True)
         assert _poll(second.client, again.id, "completed").output_text.startswith("echo: hi")
+
+
+def test_the_queue_survives_a_restart(upstream: Upstream, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'queue.db'}"
+    with replica(db, upstream.url, {**ENV, "CONVOSTACK_BACKGROUND_CONCURRENCY": "0"}) as first:
+        queued = first.client.responses.create(model=MODEL, input="later", background=True)
+        time.sleep(0.5)  # this process runs none
+        assert first.client.responses.retrieve(queued.id).status == "queued"
+    with replica(db, upstream.url, ENV) as second:
+        done = _poll(second.client, queued.id, "completed")
+        assert done.output_text.startswith("echo: later")
 
 
 @pytest.fixture(scope="module")
