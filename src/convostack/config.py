@@ -35,6 +35,7 @@ from convostack.responses.tools.settings import (
     McpServerConfig,
     ToolSettings,
 )
+from convostack.responses.webhooks import WebhookEndpoint
 
 if TYPE_CHECKING:
     from convostack.connections import ConnectionLimits
@@ -429,6 +430,12 @@ class Config(BaseModel):
         description="How long the stream events of a finished background response are "
         "kept for `GET /v1/responses/{id}?stream=true`; after this, asking for them is "
         "a 400.",
+    )
+
+    webhooks: list[WebhookEndpoint] = Field(
+        default_factory=list,
+        description="Where the end of a background response is POSTed, signed (Standard "
+        "Webhooks, as OpenAI's): each with url, secret (whsec_...) and events.",
     )
 
     @field_validator("model_aliases", mode="before")

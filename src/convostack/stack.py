@@ -29,6 +29,7 @@ from convostack.responses.background_worker import WorkerSettings
 from convostack.responses.compaction import Compactor
 from convostack.responses.sealing import Sealer, load_key
 from convostack.responses.service import ResponseService
+from convostack.responses.webhooks import Webhooks
 from convostack.storage import UnsupportedDatabaseURL, open_store, redacted_url
 from convostack.storage.base import Store, StoreUnavailable
 from convostack.storage.quotas import Quotas
@@ -198,6 +199,7 @@ class Stack:
                 config.background_events_retention_seconds,
             ),
             config.background_stream_poll_seconds,
+            Webhooks(config.webhooks),
         )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
