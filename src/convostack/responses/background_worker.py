@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from convostack.providers.base import JSONDict
+from convostack.queue_worker import QueueWorker
 from convostack.responses.models import ResponseCreate
 from convostack.responses.output import Event
 from convostack.storage.background_base import RUNNING, BackgroundJob, Settle
@@ -166,22 +167,26 @@ class BackgroundWorker:
         self._settings = settings
         self.signals = Signals()
         self.closing = False
-        self._wakeup = asyncio.Event()
-        self._slots = asyncio.Semaphore(settings.concurrency)
-        self._task: asyncio.Task[None] | None = None
-        self._running: dict[str, tuple[asyncio.Task[None], BackgroundJob]] = {}
         self._pruned_at = 0.0
+        self._queue = QueueWorker(
+            "convostack-background",
+            lambda: store.claim_response(int(time.time()), settings.lease_seconds),
+            self._run,
+            lambda job: job.response_id,
+            poll_seconds=settings.poll_seconds,
+            concurrency=settings.concurrency,
+            idle=self._prune,
+        )
 
     def start(self) -> None:
-        if self._settings.concurrency > 0:
-            self._task = asyncio.create_task(self._work(), name="convostack-background")
+        self._queue.start()
 
     def wake(self) -> None:
-        self._wakeup.set()
+        self._queue.wake()
 
     def cancel_local(self, response_id: str) -> None:
         """Stops the turn at once if this process runs it (a cancel made here)."""
-        running = self._running.get(response_id)
+        running = self._queue.running.get(response_id)
         if running is not None:
             running[0].cancel()
         self.signals.notify(response_id)
@@ -190,49 +195,9 @@ class BackgroundWorker:
         """Stops taking work; the turns running here fail with a clear error (a
         restarted server does not run them again: see the module's doc)."""
         self.closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        running = list(self._running.values())
-        for task, _ in running:
-            task.cancel()
-        for task, job in running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for job in await self._queue.close():
             with contextlib.suppress(Exception):
                 await self._fail(job, SHUT_DOWN)
-
-    async def _work(self) -> None:
-        while True:
-            await self._slots.acquire()
-            self._wakeup.clear()
-            job = await self._claim()
-            if job is None:
-                self._slots.release()
-                await self._prune()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._settings.poll_seconds)
-                continue
-            task = asyncio.create_task(self._run(job), name=f"background-{job.response_id}")
-            self._running[job.response_id] = (task, job)
-            task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        response_id = task.get_name().removeprefix("background-")
-        self._running.pop(response_id, None)
-        self._slots.release()
-        self.signals.notify(response_id)
-
-    async def _claim(self) -> BackgroundJob | None:
-        try:
-            return await self.store.claim_response(int(time.time()), self._settings.lease_seconds)
-        except StoreUnavailable as exc:
-            log.warning("background responses paused: %s", exc)
-        except Exception:
-            log.exception("background responses could not be claimed")
-        return None
 
     async def _prune(self) -> None:
         now = time.monotonic()
@@ -246,12 +211,16 @@ class BackgroundWorker:
             log.warning("background events not pruned: %s", exc)
 
     async def _run(self, job: BackgroundJob) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             if job.attempts > 1:
                 await self._fail(job, INTERRUPTED)
             else:
                 await self._turn(job)
             await self._announce(job)
+        except asyncio.CancelledError:
+            pass  # cancelled (here or on another replica), or the server is closing
+        finally:
+            self.signals.notify(job.response_id)
 
     async def _announce(self, job: BackgroundJob) -> None:
         """The webhook of how the turn ended (a cancel sends its own, where it is made)."""
