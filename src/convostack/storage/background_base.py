@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 QUEUED = "queued"
 RUNNING = ("in_progress", "completing")
 CANCELLABLE = ("queued", "in_progress")
+# The condition of the partial index `responses_queue` (migrations), written as there so
+# that both databases use that index to find work, never a scan of every response.
+UNFINISHED = "status IN ('queued', 'in_progress', 'completing')"
 # responses.events: none kept, kept, pruned.
 EVENTS_NONE, EVENTS_KEPT, EVENTS_PRUNED = 0, 1, 2
 

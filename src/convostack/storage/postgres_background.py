@@ -13,6 +13,7 @@ from convostack.storage.background_base import (
     EVENTS_PRUNED,
     QUEUED,
     RUNNING,
+    UNFINISHED,
     BackgroundJob,
     EventPage,
     Settle,
@@ -52,10 +53,10 @@ class PostgresBackground(PostgresFiles):
             row = await conn.fetchrow(
                 "UPDATE responses SET status = 'in_progress', lease_until = $1, "
                 "attempts = attempts + 1 WHERE pos = (SELECT pos FROM responses "
-                f"WHERE status = '{QUEUED}' OR (status = ANY($3::text[]) AND lease_until < $2) "
+                f"WHERE {UNFINISHED} AND (status = '{QUEUED}' OR lease_until < $2) "
                 "ORDER BY pos LIMIT 1 FOR UPDATE SKIP LOCKED) "
                 "RETURNING owner, id, created_at, attempts, request, events, body",
-                now + lease_seconds, now, list(RUNNING),
+                now + lease_seconds, now,
             )  # fmt: skip
             if row is None:
                 return None

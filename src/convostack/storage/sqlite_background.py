@@ -13,6 +13,7 @@ from convostack.storage.background_base import (
     EVENTS_PRUNED,
     QUEUED,
     RUNNING,
+    UNFINISHED,
     BackgroundJob,
     EventPage,
     Settle,
@@ -59,8 +60,8 @@ class SqliteBackground(SqliteFiles):
             row = conn.execute(
                 "UPDATE responses SET status = 'in_progress', lease_until = ?1, "
                 "attempts = attempts + 1 WHERE pos = (SELECT pos FROM responses "
-                f"WHERE status = '{QUEUED}' OR (status IN ({_RUNNING}) "
-                "AND lease_until < ?2) ORDER BY pos LIMIT 1) "
+                f"WHERE {UNFINISHED} AND (status = '{QUEUED}' OR lease_until < ?2) "
+                "ORDER BY pos LIMIT 1) "
                 "RETURNING owner, id, created_at, attempts, request, events, body",
                 (now + lease_seconds, now),
             ).fetchone()
