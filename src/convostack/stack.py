@@ -25,9 +25,12 @@ from convostack.providers.settings import (
     OpenAICompatSettings,
     ProviderSettings,
 )
+from convostack.responses.background import BackgroundResponses
+from convostack.responses.background_worker import WorkerSettings
 from convostack.responses.compaction import Compactor
 from convostack.responses.sealing import Sealer, load_key
 from convostack.responses.service import ResponseService
+from convostack.responses.webhooks import Webhooks
 from convostack.storage import UnsupportedDatabaseURL, open_store, redacted_url
 from convostack.storage.base import Store, StoreUnavailable
 from convostack.storage.quotas import Quotas
@@ -188,6 +191,18 @@ class Stack:
             observer=self.telemetry.observer,
             searcher=self.searcher,
         )
+        self.background = BackgroundResponses(
+            self.store,
+            self.responses,
+            WorkerSettings(
+                config.background_concurrency,
+                config.background_poll_seconds,
+                config.background_lease_seconds,
+                config.background_events_retention_seconds,
+            ),
+            config.background_stream_poll_seconds,
+            Webhooks(config.webhooks),
+        )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
         if self.config.recording_dir is None:
@@ -201,7 +216,8 @@ class Stack:
         self.telemetry.start()
         await self._start_store()
         await self.models.start()
-        self.ingestor.task.start()
+        self.ingestor.start()
+        self.background.start()
         self.file_expiry.task.start()
 
     async def check_database(self) -> None:
@@ -218,7 +234,8 @@ class Stack:
             raise StartupError(database_failure(self.config.database_url, exc)) from exc
 
     async def close(self) -> None:
-        await self.ingestor.task.close()
+        await self.background.close()
+        await self.ingestor.close()
         await self.file_expiry.task.close()
         await self.responses.mcp_sessions.close()
         await self.models.close()
