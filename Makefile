@@ -100,6 +100,7 @@ test: lint typecheck test-unit test-library test-server test-live test-ui test-t
 # Benchmarks print a JSON summary each.
 bench-embedded: install
 	$(BIN)/python bench/embedded.py
+	$(BIN)/python bench/embedded_history.py  # turns against history length, cache off/on
 
 # convostack serve against its peers on an instant fake upstream, side by side: peers are
 # installed (from PyPI, into $BENCH_PEERS_DIR, not this repo) when they can be; a peer

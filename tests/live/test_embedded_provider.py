@@ -155,15 +155,25 @@ async def test_a_broken_model_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("cache_prompt", "reused"), [(False, False), (True, True)])
-async def test_the_cache_prompt_setting_reuses_the_previous_prompt(
+async def test_the_cache_prompt_setting_keeps_alternating_prompts(
     cache_prompt: bool, reused: bool
 ) -> None:
+    """On (the default), two prompts asked in turn are both resumed from the cache the
+    second time; off, every prompt is read in full."""
     embedded = EmbeddedProvider(EmbeddedSettings(n_ctx=2048, cache_prompt=cache_prompt))
-    request = {**REQUEST, "max_tokens": 2}
+    topics = ("a dragon", "a lighthouse")
+    requests = [
+        {**REQUEST, "messages": [{"role": "user", "content": f"Tell me about {t}."}]}
+        for t in topics
+    ]
     try:
-        await embedded.chat(request)
-        again = await embedded.chat(request)
+        firsts = [await embedded.chat({**r, "max_tokens": 2}) for r in requests]
+        agains = [await embedded.chat({**r, "max_tokens": 2}) for r in requests]
     finally:
         await embedded.close()
-    cached = (again["usage"].get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    assert (cached > 0) is reused
+    for first, again in zip(firsts, agains, strict=True):
+        prompt = again["usage"]["prompt_tokens"]
+        cached = (again["usage"].get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        assert prompt == first["usage"]["prompt_tokens"]
+        # All but the last token, which is evaluated again for the answer's first.
+        assert cached == (prompt - 1 if reused else 0)

@@ -62,9 +62,9 @@ REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 @pytest.mark.parametrize(
     ("setting", "request_value", "sent"),
-    [(None, None, False), (True, None, True), (False, True, True), (True, False, False)],
+    [(None, None, True), (False, None, False), (False, True, True), (True, False, False)],
 )
-def test_cache_prompt_is_off_unless_the_settings_or_the_request_ask(
+def test_cache_prompt_is_on_unless_the_settings_or_the_request_turn_it_off(
     setting: bool | None, request_value: bool | None, sent: bool
 ) -> None:
     settings = EmbeddedSettings() if setting is None else EmbeddedSettings(cache_prompt=setting)
@@ -80,7 +80,7 @@ def test_the_sample_config_shows_every_provider_setting_as_valid_yaml() -> None:
     commented = sample[sample.index("# providers:") :].splitlines()
     providers = yaml.safe_load("\n".join(line.removeprefix("# ") for line in commented))
     by_type = {raw["type"]: raw for raw in providers["providers"]}
-    assert by_type["embedded"]["cache_prompt"] is False
+    assert by_type["embedded"]["cache_prompt"] is True
     assert by_type["embedded"]["n_threads"] == EmbeddedSettings().n_threads
     assert by_type["openai_compat"]["base_url"] == "<required>"
     by_type["openai_compat"]["base_url"] = "http://127.0.0.1:8000/v1"

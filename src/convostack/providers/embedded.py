@@ -14,10 +14,15 @@ stops at the next token once the consumer goes away (a closed stream, a cancelle
 request, or the provider closing). A non-streaming answer is assembled from the chunks.
 
 Three adaptations to the runtime and this model:
-- Prompt caching is off unless the settings (`cache_prompt`) or a request
-  (`"cache_prompt": true`) ask for it: reusing the KV cache of an earlier request changes
-  the logits slightly, so the same request at temperature 0 would give different text
-  depending on what ran before it.
+- Prompt caching (`cache_prompt`, on by default): the runtime keeps the state of the
+  prompt it last read in its one slot and, within `prompt_cache_mib`, the states of
+  earlier prompts in memory, least recently used evicted first. A request resumes from
+  the longest prefix of its tokens found there and reads only the rest, so a returning
+  conversation's turn costs its new messages, not its whole history. The match is on the
+  prompt's tokens, so an edited history (an item deleted or changed) can never be served
+  stale: it resumes only up to the first changed token. Reusing a cached prefix changes
+  the arithmetic slightly, so at temperature 0 an answer may differ (rarely) depending
+  on what ran before it: turn the setting off for bit-identical output.
 - The model's chat template has no tool-call format, and llama.cpp then ignores
   `tools`. So when `tool_choice` names a function (or is "required"), the call is made
   here: the function's parameter schema becomes a grammar (`response_format`), the
@@ -316,6 +321,16 @@ class EmbeddedProvider:
         params.model.path = str(path)
         params.n_ctx = self.settings.n_ctx
         params.n_parallel = 1
+        # The prompt cache: the slot's state for the prompt it last read, and the states
+        # of earlier prompts in memory (LRU within the budget); a request resumes from the
+        # longest prefix of its tokens found in either.
+        params.cache_prompt = self.settings.cache_prompt
+        params.cache_ram_mib = self.settings.prompt_cache_mib if self.settings.cache_prompt else 0
+        # Not the runtime's default (0.1): it would resume a prompt from the slot's state
+        # whenever they share a tenth, without looking in the cache for a better match,
+        # and drop the slot's state unsaved: two conversations under the same long
+        # instructions would then read their whole histories again at each turn.
+        params.slot_prompt_similarity = 0.0
         params.cpuparams.n_threads = self.settings.n_threads
         params.cpuparams_batch.n_threads = self.settings.n_threads
         # The runtime logs to stderr, in its own format, even warnings about requests we

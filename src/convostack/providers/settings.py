@@ -71,12 +71,20 @@ class EmbeddedSettings(ProviderSettings):
         "own, every core is faster).",
     )
     cache_prompt: bool = Field(
-        False,
-        description="Reuse the model's cache of the previous request's prompt when the "
-        "next one starts the same way (a conversation's next turn reads faster). Off: the "
-        "reuse changes the numbers slightly, so the same request at temperature 0 could "
-        "answer differently depending on what ran before it. A request's own "
-        "'cache_prompt' wins.",
+        True,
+        description="Keep the model's state for the prompts it has read, so a turn on a "
+        "conversation seen before reads only what is new (a 30-message history: 0.3 s "
+        "instead of 7 s). Off for bit-identical output: a cached prefix is not recomputed, "
+        "so at temperature 0 an answer may differ in rare cases depending on what ran "
+        "before it. A request's own 'cache_prompt' wins.",
+    )
+    prompt_cache_mib: int = Field(
+        512,
+        ge=0,
+        description="Memory (MiB) for the states of prompts other than the one being "
+        "answered, evicted least recently used first; each token costs about 23 KB with "
+        "the default model, so 512 MiB holds about 22,000 tokens (e.g. 4 conversations of "
+        "5,000). 0: only the last prompt is kept. Unused when cache_prompt is off.",
     )
 
 
