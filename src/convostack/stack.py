@@ -201,7 +201,10 @@ class Stack:
                 config.background_events_retention_seconds,
             ),
             config.background_stream_poll_seconds,
-            Webhooks(config.webhooks),
+        )
+        # The database writes an event when a background response ends; this sends it.
+        self.webhooks = Webhooks(
+            self.store, config.webhooks, poll_seconds=config.background_poll_seconds
         )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
@@ -218,6 +221,7 @@ class Stack:
         await self.models.start()
         self.ingestor.start()
         self.background.start()
+        self.webhooks.start()
         self.file_expiry.task.start()
 
     async def check_database(self) -> None:
@@ -235,6 +239,7 @@ class Stack:
 
     async def close(self) -> None:
         await self.background.close()
+        await self.webhooks.close()
         await self.ingestor.close()
         await self.file_expiry.task.close()
         await self.responses.mcp_sessions.close()

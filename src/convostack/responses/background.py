@@ -29,7 +29,6 @@ from convostack.responses.models import ResponseCreate
 from convostack.responses.output import Event
 from convostack.responses.service import ResponseService, response_not_found
 from convostack.responses.streaming import frame
-from convostack.responses.webhooks import Webhooks
 from convostack.storage.background_base import (
     CANCELLABLE,
     EVENTS_NONE,
@@ -55,21 +54,18 @@ class BackgroundResponses:
         service: ResponseService,
         settings: WorkerSettings,
         stream_poll_seconds: float,
-        webhooks: Webhooks,
     ):
         self._store = store
-        self._webhooks = webhooks
         self._service = service
         self._settings = settings
         self._poll = stream_poll_seconds
-        self.worker = BackgroundWorker(store, service, settings, webhooks)
+        self.worker = BackgroundWorker(store, service, settings)
 
     def start(self) -> None:
         self.worker.start()
 
     async def close(self) -> None:
         await self.worker.close()
-        await self._webhooks.close()
 
     async def create(self, owner: str, body: ResponseCreate) -> JSONDict:
         """Checks the request as any turn, stores it `queued`, and returns that."""
@@ -107,7 +103,6 @@ class BackgroundResponses:
                 settle = Settle(response_id, "cancelled", orjson.dumps(cancelled), CANCELLABLE)
                 if await self._store.settle_response(settle, int(time.time())):
                     self.worker.cancel_local(response_id)
-                    self._webhooks.send("response.cancelled", response_id)
                     return cancelled
             elif stored.status in FINAL:
                 raise InvalidRequestError(

@@ -31,11 +31,10 @@ from convostack.queue_worker import QueueWorker
 from convostack.responses.models import ResponseCreate
 from convostack.responses.output import Event
 from convostack.storage.background_base import RUNNING, BackgroundJob, Settle
-from convostack.storage.base import ResponseMissing, Store, StoreUnavailable
+from convostack.storage.base import Store, StoreUnavailable
 
 if TYPE_CHECKING:
     from convostack.responses.service import ResponseService
-    from convostack.responses.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +157,8 @@ class _EventWriter:
 
 
 class BackgroundWorker:
-    def __init__(
-        self, store: Store, service: ResponseService, settings: WorkerSettings, webhooks: Webhooks
-    ):
+    def __init__(self, store: Store, service: ResponseService, settings: WorkerSettings):
         self.store = store
-        self._webhooks = webhooks
         self._service = service
         self._settings = settings
         self.signals = Signals()
@@ -216,22 +212,10 @@ class BackgroundWorker:
                 await self._fail(job, INTERRUPTED)
             else:
                 await self._turn(job)
-            await self._announce(job)
         except asyncio.CancelledError:
             pass  # cancelled (here or on another replica), or the server is closing
         finally:
             self.signals.notify(job.response_id)
-
-    async def _announce(self, job: BackgroundJob) -> None:
-        """The webhook of how the turn ended (a cancel sends its own, where it is made)."""
-        if not self._webhooks.enabled:
-            return
-        try:
-            status = (await self.store.get_response(job.owner, job.response_id)).status
-        except (ResponseMissing, StoreUnavailable):
-            return
-        if status in ("completed", "incomplete", "failed"):
-            self._webhooks.send(f"response.{status}", job.response_id)  # type: ignore[arg-type]
 
     async def _turn(self, job: BackgroundJob) -> None:
         from convostack.responses.sealing import SealBroken

@@ -15,6 +15,7 @@ from convostack.storage.background_base import BackgroundStore
 from convostack.storage.common import Order as Order
 from convostack.storage.common import StoreError as StoreError
 from convostack.storage.files_base import FileStore
+from convostack.storage.webhooks_base import WebhookStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,7 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached or is locked for too long; the caller may retry."""
 
 
-class Store(FileStore, BackgroundStore, Protocol):
+class Store(FileStore, BackgroundStore, WebhookStore, Protocol):
     async def start(self) -> None:
         """Open connections and apply pending migrations."""
 

@@ -19,7 +19,7 @@ from convostack.storage.background_base import (
     Settle,
 )
 from convostack.storage.base import ResponseMissing, StoredResponse
-from convostack.storage.postgres_files import PostgresFiles
+from convostack.storage.postgres_webhooks import PostgresWebhooks
 
 # Events read per call of read_events.
 EVENT_PAGE = 500
@@ -31,7 +31,7 @@ _APPEND = (
 )
 
 
-class PostgresBackground(PostgresFiles):
+class PostgresBackground(PostgresWebhooks):
     """Mixed into PostgresStore (through PostgresFiles' `_run`)."""
 
     async def enqueue_response(

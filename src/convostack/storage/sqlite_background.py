@@ -19,7 +19,7 @@ from convostack.storage.background_base import (
     Settle,
 )
 from convostack.storage.base import ResponseMissing, StoredResponse
-from convostack.storage.sqlite_files import SqliteFiles
+from convostack.storage.sqlite_webhooks import SqliteWebhooks
 
 _RUNNING = ", ".join(f"'{status}'" for status in RUNNING)
 # Events read per call of read_events.
@@ -38,7 +38,7 @@ def _append(conn: sqlite3.Connection, response_id: str, first: int, events: list
     )
 
 
-class SqliteBackground(SqliteFiles):
+class SqliteBackground(SqliteWebhooks):
     """Mixed into SqliteStore (through SqliteFiles' connection methods)."""
 
     async def enqueue_response(
