@@ -265,12 +265,14 @@ class BackgroundWorker:
             heartbeat.cancel()
 
     async def _stream(self, job: BackgroundJob, events: AsyncIterator[Event]) -> None:
-        writer = _EventWriter(self.store, job.response_id, 1,
+        # response.created and response.queued were stored when it was queued, as 0
+        # and 1; the turn's own response.created is not sent again.
+        writer = _EventWriter(self.store, job.response_id, 2,
                               lambda: self.signals.notify(job.response_id))  # fmt: skip
         first = True
         try:
             async for event in events:
-                if first:  # response.created: stored when it was queued, as number 0
+                if first:
                     first = False
                     continue
                 writer.add(event)
