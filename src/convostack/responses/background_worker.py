@@ -170,12 +170,11 @@ class BackgroundWorker:
         self._pruned_at = 0.0
         self._queue = QueueWorker(
             "convostack-background",
-            lambda: store.claim_response(int(time.time()), settings.lease_seconds),
+            self._claim,
             self._run,
             lambda job: job.response_id,
             poll_seconds=settings.poll_seconds,
             concurrency=settings.concurrency,
-            idle=self._prune,
         )
 
     def start(self) -> None:
@@ -198,6 +197,10 @@ class BackgroundWorker:
         for job in await self._queue.close():
             with contextlib.suppress(Exception):
                 await self._fail(job, SHUT_DOWN)
+
+    async def _claim(self) -> BackgroundJob | None:
+        await self._prune()  # at most once a while, busy or not
+        return await self.store.claim_response(int(time.time()), self._settings.lease_seconds)
 
     async def _prune(self) -> None:
         now = time.monotonic()
