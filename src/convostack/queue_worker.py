@@ -31,16 +31,14 @@ class QueueWorker(Generic[J]):
         *,
         poll_seconds: float,
         concurrency: int = 1,
-        idle: Callable[[], Awaitable[None]] | None = None,
     ):
-        """`key` names a job among the running ones; `idle` runs when the queue is empty."""
+        """`key` names a job among the running ones."""
         self._name = name
         self._claim = claim
         self._handle = handle
         self._key = key
         self._poll = poll_seconds
         self._concurrency = concurrency
-        self._idle = idle
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._task: asyncio.Task[None] | None = None
@@ -75,8 +73,6 @@ class QueueWorker(Generic[J]):
             job = await self._take()
             if job is None:
                 self._slots.release()
-                if self._idle is not None:
-                    await self._idle()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._poll)
                 continue

@@ -23,10 +23,10 @@ async def test_events_come_from_background_ends_only(store: Store) -> None:
     await store.save_turn(OWNER, Turn(None, [], _response("resp_fg", "completed")))
     assert await store.claim_webhook(now, 30) is None  # foreground: no event
 
-    await store.enqueue_response(OWNER, _response("resp_cancel", "queued"), b"sealed", None)
+    await store.enqueue_response(OWNER, _response("resp_cancel", "queued"), b"sealed", [])
     settle = Settle("resp_cancel", "cancelled", b"{}", ("queued", "in_progress"))
     assert await store.settle_response(settle, now)
-    await store.enqueue_response(OWNER, _response("resp_run", "queued"), b"sealed", None)
+    await store.enqueue_response(OWNER, _response("resp_run", "queued"), b"sealed", [])
     job = await store.claim_response(now, 30)
     assert job is not None
     assert job.response_id == "resp_run"

@@ -38,6 +38,9 @@ from convostack.storage.background_base import (
 )
 from convostack.storage.base import ResponseMissing, Store
 
+# A background stream's first events, stored with the queued response; its worker's
+# events follow them.
+QUEUED_EVENTS = ("response.created", "response.queued")
 TERMINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
 FINAL = ("completed", "incomplete", "failed", "cancelled")
 # A finished response whose terminal event did not follow within this long (its process
@@ -75,9 +78,7 @@ class BackgroundResponses:
         request = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
         request["input"] = [orjson.loads(item.body) for item in turn.input_items.items]
         queued = turn.envelope("queued", [])
-        first = None
-        if body.stream:
-            first = orjson.dumps({"type": "response.created", "response": queued})
+        first = [orjson.dumps({"type": kind, "response": queued}) for kind in QUEUED_EVENTS]
         sealed = self._service.sealer.seal(request, PURPOSE).encode()
         await self._store.enqueue_response(owner, self._service.stored(turn, queued), sealed, first)
         self.worker.wake()

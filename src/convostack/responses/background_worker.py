@@ -166,12 +166,11 @@ class BackgroundWorker:
         self._pruned_at = 0.0
         self._queue = QueueWorker(
             "convostack-background",
-            lambda: store.claim_response(int(time.time()), settings.lease_seconds),
+            self._claim,
             self._run,
             lambda job: job.response_id,
             poll_seconds=settings.poll_seconds,
             concurrency=settings.concurrency,
-            idle=self._prune,
         )
 
     def start(self) -> None:
@@ -194,6 +193,10 @@ class BackgroundWorker:
         for job in await self._queue.close():
             with contextlib.suppress(Exception):
                 await self._fail(job, SHUT_DOWN)
+
+    async def _claim(self) -> BackgroundJob | None:
+        await self._prune()  # at most once a while, busy or not
+        return await self.store.claim_response(int(time.time()), self._settings.lease_seconds)
 
     async def _prune(self) -> None:
         now = time.monotonic()
@@ -249,12 +252,14 @@ class BackgroundWorker:
             heartbeat.cancel()
 
     async def _stream(self, job: BackgroundJob, events: AsyncIterator[Event]) -> None:
-        writer = _EventWriter(self.store, job.response_id, 1,
+        # response.created and response.queued were stored when it was queued, as 0
+        # and 1; the turn's own response.created is not sent again.
+        writer = _EventWriter(self.store, job.response_id, 2,
                               lambda: self.signals.notify(job.response_id))  # fmt: skip
         first = True
         try:
             async for event in events:
-                if first:  # response.created: stored when it was queued, as number 0
+                if first:
                     first = False
                     continue
                 writer.add(event)

@@ -162,6 +162,8 @@ class ResponseService:
                 async for event in loop.events(streaming=True):
                     yield event
             final = await self.finish(turn, loop)
+        except ClaimLost:
+            return  # a background turn cancelled as it ended: nothing to keep or send
         except Exception as exc:
             failed = await self.keep_failure(turn, exc, loop.output)
             yield {"type": "response.failed", "response": failed}
@@ -246,7 +248,7 @@ class ResponseService:
         """Store a failed response (never touching the conversation) and return it."""
         if isinstance(exc, StoreUnavailable):
             log.warning("turn %s not saved: store unavailable: %s", turn.response_id, exc)
-        elif not isinstance(exc, (APIError, ClaimLost)):
+        elif not isinstance(exc, APIError):
             log.exception("turn %s failed", turn.response_id, exc_info=exc)
         response = turn.envelope("failed", output or [], error=error_object(exc))
         self._observer.turn_ended(turn.route.public_id, "failed")

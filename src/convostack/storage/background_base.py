@@ -65,10 +65,10 @@ class Settle:
 
 class BackgroundStore(Protocol):
     async def enqueue_response(
-        self, owner: str, response: StoredResponse, request: bytes, first_event: bytes | None
+        self, owner: str, response: StoredResponse, request: bytes, first_events: list[bytes]
     ) -> None:
         """Stores a `queued` background response with its sealed request; with
-        `first_event` its events are kept, that one first (sequence number 0)."""
+        `first_events` its events are kept, those first (numbered from 0)."""
         ...
 
     async def claim_response(self, now: int, lease_seconds: int) -> BackgroundJob | None:

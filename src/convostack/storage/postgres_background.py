@@ -35,16 +35,16 @@ class PostgresBackground(PostgresWebhooks):
     """Mixed into PostgresStore (through PostgresFiles' `_run`)."""
 
     async def enqueue_response(
-        self, owner: str, response: StoredResponse, request: bytes, first_event: bytes | None
+        self, owner: str, response: StoredResponse, request: bytes, first_events: list[bytes]
     ) -> None:
         async def op(conn: Any) -> None:
             await conn.execute(responses.INSERT, *responses.insert_args(owner, response))
             await conn.execute(
                 "UPDATE responses SET request = $1, events = $2 WHERE id = $3",
-                request, EVENTS_NONE if first_event is None else EVENTS_KEPT, response.id,
+                request, EVENTS_KEPT if first_events else EVENTS_NONE, response.id,
             )  # fmt: skip
-            if first_event is not None:
-                await conn.execute(_APPEND, response.id, 0, [first_event])
+            if first_events:
+                await conn.execute(_APPEND, response.id, 0, first_events)
 
         await self._run(op, transaction=True)
 

@@ -42,16 +42,16 @@ class SqliteBackground(SqliteWebhooks):
     """Mixed into SqliteStore (through SqliteFiles' connection methods)."""
 
     async def enqueue_response(
-        self, owner: str, response: StoredResponse, request: bytes, first_event: bytes | None
+        self, owner: str, response: StoredResponse, request: bytes, first_events: list[bytes]
     ) -> None:
         def op(conn: sqlite3.Connection) -> None:
             responses.insert_response(conn, owner, response)
             conn.execute(
                 "UPDATE responses SET request = ?, events = ? WHERE id = ?",
-                (request, EVENTS_NONE if first_event is None else EVENTS_KEPT, response.id),
+                (request, EVENTS_KEPT if first_events else EVENTS_NONE, response.id),
             )
-            if first_event is not None:
-                _append(conn, response.id, 0, [first_event])
+            if first_events:
+                _append(conn, response.id, 0, first_events)
 
         await self._write(op)
 

@@ -141,3 +141,16 @@ def test_a_background_turn_continues_a_chain_with_a_tool_output(client: openai.O
     assert done.output_text.startswith("echo:")
     inputs = list(client.responses.input_items.list(queued.id))
     assert [i.type for i in inputs] == ["function_call_output"]
+
+
+def test_a_running_turn_whose_response_is_deleted_writes_nothing(client: openai.OpenAI) -> None:
+    conversation = client.conversations.create()
+    queued = client.responses.create(
+        model=MODEL, input="slow:1", conversation=conversation.id, background=True
+    )
+    _poll(client, queued.id, ("in_progress",))
+    client.responses.delete(queued.id)
+    time.sleep(1.5)  # past the model's answer
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(queued.id)
+    assert list(client.conversations.items.list(conversation.id)) == []

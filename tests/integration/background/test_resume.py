@@ -37,6 +37,7 @@ def test_a_background_stream_resumes_after_any_event_with_no_gap(client: openai.
     first, last = events[0], events[-1]
     assert first.type == "response.created"
     assert first.response.status == "queued"
+    assert [e.type for e in events[1:3]] == ["response.queued", "response.in_progress"]
     assert last.type == "response.completed"
     assert last.response.output_text.startswith("echo: a few words to stream")
     for after in (0, len(events) // 2, len(events) - 1):
