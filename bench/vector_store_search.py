@@ -64,7 +64,7 @@ async def _fill(store: SqliteStore, store_id: str, chunks: int) -> None:
         new = NewStoreFile(file_id, {"f": f}, AUTO_CHUNKING)
         await store.add_store_files(OWNER, store_id, [new], None)
         job = IngestJob(OWNER, store_id, file_id, 1, AUTO_CHUNKING, "bench", DIMENSION)
-        await store.claim_ingest(int(time.time()), 600)
+        await store.claim_ingest(int(time.time()), 600, ("bench", DIMENSION))
         count = chunks // FILES
         vectors = rng.standard_normal((count, DIMENSION)).astype(numpy.float32)
         vectors /= numpy.linalg.norm(vectors, axis=1, keepdims=True)

@@ -35,6 +35,7 @@ from convostack.responses.tools.settings import (
     McpServerConfig,
     ToolSettings,
 )
+from convostack.responses.webhooks import WebhookEndpoint
 
 if TYPE_CHECKING:
     from convostack.connections import ConnectionLimits
@@ -272,7 +273,8 @@ class Config(BaseModel):
     )
     sealing_key: str | None = Field(
         None,
-        description="Key that seals compaction summaries (base64 of 32 random bytes; make "
+        description="Key that seals compaction summaries, reasoning and queued background "
+        "requests (base64 of 32 random bytes; make "
         "one with: python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'). "
         "Default: one made once and kept in the data folder; replicas on several machines "
         "must share one.",
@@ -374,6 +376,13 @@ class Config(BaseModel):
         "'testing-hash' is a deterministic test double for the test suites only. A store "
         "records the model it was built with and refuses another.",
     )
+    file_expiry_sweep_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="How often each process deletes files past their expires_after. An "
+        "expired file is gone for every read at once; the sweep frees its space.",
+    )
     ingest_poll_seconds: float = Field(
         2.0,
         gt=0,
@@ -388,6 +397,52 @@ class Config(BaseModel):
         description="How long a process holds a file it ingests without renewing its "
         "lease (renewed after every batch of chunks); a file whose process died is taken "
         "again by another after this.",
+    )
+
+    # --- background responses (responses/background.py) ---
+    background_concurrency: int = Field(
+        4,
+        ge=0,
+        le=1000,
+        description="How many background responses this process runs at once (0: it "
+        "queues them but leaves them to other replicas). Any process on the database "
+        "takes queued ones.",
+    )
+    background_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="How often a process looks in the database for queued background "
+        "responses (its own are taken at once), and how soon a running one notices a "
+        "cancel made on another replica.",
+    )
+    background_lease_seconds: int = Field(
+        30,
+        ge=2,
+        le=86400,
+        description="How long a process holds a background response it runs without "
+        "renewing its lease (renewed every background_poll_seconds or a third of this); "
+        "a response whose process died is failed after this.",
+    )
+    background_stream_poll_seconds: float = Field(
+        0.2,
+        gt=0,
+        le=60,
+        description="How often a stream that follows a background response run by "
+        "another process looks for its new events (one run here is followed at once).",
+    )
+    background_events_retention_seconds: int = Field(
+        86400,
+        ge=0,
+        description="How long the stream events of a finished background response are "
+        "kept for `GET /v1/responses/{id}?stream=true`; after this, asking for them is "
+        "a 400.",
+    )
+
+    webhooks: list[WebhookEndpoint] = Field(
+        default_factory=list,
+        description="Where the end of a background response is POSTed, signed (Standard "
+        "Webhooks, as OpenAI's): each with url, secret (whsec_...) and events.",
     )
 
     @field_validator("model_aliases", mode="before")

@@ -136,7 +136,7 @@ OPERATIONS = (
     ),
     Operation(
         "post", _RESP + "/cancel", "cancelResponse",
-        "Cancel a background response (none run here: always 400).", Response,
+        "Cancel a queued or running background response (from any replica).", Response,
     ),
     Operation(
         "post", "/v1/chat/completions", "createChatCompletion",

@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from convostack.config import Config, ConfigError
 from convostack.conversations.service import ConversationService
+from convostack.files.expiry import FileExpiry
 from convostack.files.service import FileService
 from convostack.observability.instrumented import InstrumentedProvider, InstrumentedStore
 from convostack.observability.telemetry import Telemetry
@@ -24,9 +25,12 @@ from convostack.providers.settings import (
     OpenAICompatSettings,
     ProviderSettings,
 )
+from convostack.responses.background import BackgroundResponses
+from convostack.responses.background_worker import WorkerSettings
 from convostack.responses.compaction import Compactor
 from convostack.responses.sealing import Sealer, load_key
 from convostack.responses.service import ResponseService
+from convostack.responses.webhooks import Webhooks
 from convostack.storage import UnsupportedDatabaseURL, open_store, redacted_url
 from convostack.storage.base import Store, StoreUnavailable
 from convostack.storage.quotas import Quotas
@@ -172,6 +176,7 @@ class Stack:
             self.store, self.embedders, poll_seconds=config.ingest_poll_seconds,
             lease_seconds=config.ingest_lease_seconds,
         )  # fmt: skip
+        self.file_expiry = FileExpiry(self.store, every_seconds=config.file_expiry_sweep_seconds)
         self.vector_stores = VectorStoreService(
             self.store, self.embedders.model, self.ingestor.wake
         )
@@ -185,6 +190,18 @@ class Stack:
             compactor,
             observer=self.telemetry.observer,
             searcher=self.searcher,
+        )
+        self.background = BackgroundResponses(
+            self.store,
+            self.responses,
+            WorkerSettings(
+                config.background_concurrency,
+                config.background_poll_seconds,
+                config.background_lease_seconds,
+                config.background_events_retention_seconds,
+            ),
+            config.background_stream_poll_seconds,
+            Webhooks(config.webhooks),
         )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:
@@ -200,6 +217,8 @@ class Stack:
         await self._start_store()
         await self.models.start()
         self.ingestor.start()
+        self.background.start()
+        self.file_expiry.task.start()
 
     async def check_database(self) -> None:
         """Open the store and close it again: the database is reachable and migrated (by
@@ -215,7 +234,9 @@ class Stack:
             raise StartupError(database_failure(self.config.database_url, exc)) from exc
 
     async def close(self) -> None:
+        await self.background.close()
         await self.ingestor.close()
+        await self.file_expiry.task.close()
         await self.responses.mcp_sessions.close()
         await self.models.close()
         await self.store.close()

@@ -16,6 +16,7 @@ from convostack.vector_stores.models import AUTO_CHUNKING
 
 OWNER = "tenant"
 NOW = 1_700_000_000
+HASH = ("testing-hash", 256)
 
 
 async def _queue_one(store: Store, text: bytes = b"the heron waits by the river") -> str:
@@ -30,11 +31,11 @@ async def _queue_one(store: Store, text: bytes = b"the heron waits by the river"
 
 async def test_a_lease_that_ran_out_is_taken_again(store: Store) -> None:
     await _queue_one(store)
-    first = await store.claim_ingest(NOW, 60)
+    first = await store.claim_ingest(NOW, 60, HASH)
     assert first is not None
     assert first.attempts == 1
-    assert await store.claim_ingest(NOW + 30, 60) is None  # held
-    again = await store.claim_ingest(NOW + 61, 60)  # its process died: taken again
+    assert await store.claim_ingest(NOW + 30, 60, HASH) is None  # held
+    again = await store.claim_ingest(NOW + 61, 60, HASH)  # its process died: taken again
     assert again is not None
     assert (again.file_id, again.attempts) == ("file_a", 2)
     vector = numpy.ones(256, dtype="<f4").tobytes()
@@ -43,19 +44,37 @@ async def test_a_lease_that_ran_out_is_taken_again(store: Store) -> None:
     done = await store.get_store_file(OWNER, "vs_a", "file_a")
     assert (done.status, done.usage_bytes) == ("completed", 10)
     assert await store.keyword_search("vs_a", ["heron"], ["file_a"], 5)
-    assert await store.claim_ingest(NOW + 1000, 60) is None
+    assert await store.claim_ingest(NOW + 1000, 60, HASH) is None
+
+
+async def test_a_process_with_another_embedder_leaves_the_file_for_a_lease(
+    store: Store,
+) -> None:
+    await _queue_one(store)
+    other = ("all-minilm-l6-v2", 384)
+    assert await store.claim_ingest(NOW, 60, other) is None
+    assert await store.claim_ingest(NOW + 60, 60, other) is None
+    orphan = await store.claim_ingest(NOW + 61, 60, other)  # nobody able took it: fail it
+    assert orphan is not None
+    assert (orphan.embedding_model, orphan.dimension) == HASH
+    ingestor = Ingestor(store, EmbedderSource("default"), poll_seconds=1, lease_seconds=60)
+    await ingestor.ingest(orphan)
+    failed = await store.get_store_file(OWNER, "vs_a", "file_a")
+    assert failed.status == "failed"
+    assert failed.last_error is not None
+    assert "testing-hash" in failed.last_error["message"]
 
 
 async def test_concurrent_claims_take_a_file_once(store: Store) -> None:
     await _queue_one(store)
-    claims = await asyncio.gather(*(store.claim_ingest(NOW, 60) for _ in range(5)))
+    claims = await asyncio.gather(*(store.claim_ingest(NOW, 60, HASH) for _ in range(5)))
     assert sum(c is not None for c in claims) == 1
 
 
 async def test_ingestion_end_to_end_and_too_many_attempts(store: Store) -> None:
     await _queue_one(store)
     ingestor = Ingestor(store, EmbedderSource("testing-hash"), poll_seconds=1, lease_seconds=60)
-    job = await store.claim_ingest(NOW, 60)
+    job = await store.claim_ingest(NOW, 60, HASH)
     assert job is not None
     await ingestor.ingest(job)
     assert (await store.get_store_file(OWNER, "vs_a", "file_a")).status == "completed"
@@ -70,7 +89,7 @@ async def test_ingestion_end_to_end_and_too_many_attempts(store: Store) -> None:
                             b"b")  # fmt: skip
     await store.add_store_files(OWNER, "vs_a", [NewStoreFile("file_b", {}, AUTO_CHUNKING)], None)
     for n in range(MAX_ATTEMPTS + 1):
-        job = await store.claim_ingest(NOW + n * 100, 60)
+        job = await store.claim_ingest(NOW + n * 100, 60, HASH)
     assert job is not None
     await ingestor.ingest(job)
     failed = await store.get_store_file(OWNER, "vs_a", "file_b")

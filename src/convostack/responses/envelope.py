@@ -51,7 +51,7 @@ def response_object(
         "created_at": created_at,
         "status": status,
         "completed_at": completed_at,
-        "background": False,
+        "background": bool(body.background),
         "model": model,
         "output": output,
         "error": error,

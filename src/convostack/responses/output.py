@@ -96,8 +96,10 @@ class OutputBuilder:
         start: int = 0,
         shape_of: ShapeOf | None = None,
         on_reasoning: Callable[[JSONDict], None] | None = None,
+        cite: Callable[[str], list[JSONDict]] | None = None,
     ):
         self._on_reasoning = on_reasoning  # e.g. seals it, before it is `done`
+        self._cite = cite  # the annotations of an answer's text (file citations)
         self._max_tool_calls = max_tool_calls
         self._start = start
         self._shape_of = shape_of
@@ -239,15 +241,20 @@ class OutputBuilder:
         """The `done` events of every item, in output order; fixes the final items."""
         status = "incomplete" if self.incomplete else "completed"
         events: list[Event] = []
+        answer = self._answer()
         for entry in self._items:
             item = entry.item
             if "status" in item:  # an approval request has none
                 item["status"] = status
             if isinstance(entry, _Message):
                 text = "".join(entry.text)
-                part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+                cited = self._cite(text) if self._cite and entry is answer else []
+                part = {"type": "output_text", "text": text, "annotations": cited, "logprobs": []}
                 item["content"] = [part]
                 common = {"item_id": item["id"], "output_index": entry.index, "content_index": 0}
+                events += [{"type": "response.output_text.annotation.added", **common,
+                            "annotation_index": n, "annotation": annotation}
+                           for n, annotation in enumerate(cited)]  # fmt: skip
                 events.append({"type": "response.output_text.done", **common, "text": text,
                                "logprobs": []})  # fmt: skip
                 events.append({"type": "response.content_part.done", **common, "part": part})
@@ -268,6 +275,13 @@ class OutputBuilder:
                     continue  # done once the server has run it
             events.append(item_done(entry.index, item))
         return events
+
+    def _answer(self) -> _Message | None:
+        """The message that ends the turn: the last one, in a round with no call left for
+        the server to run (whose results another round would answer)."""
+        if any(isinstance(e, _Call) and e.shape.runs_on_server for e in self._items):
+            return None
+        return next((e for e in reversed(self._items) if isinstance(e, _Message)), None)
 
     def _custom_input(self, entry: _Call, input_of: Callable[[str], str]) -> list[Event]:
         """A custom call's input, in one delta: the model writes it inside JSON

@@ -8,7 +8,6 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from convostack.errors import InvalidRequestError
 from convostack.event_stream import EventStream
 from convostack.http import (
     JSON,
@@ -20,12 +19,18 @@ from convostack.http import (
     query_int,
     query_list,
 )
+from convostack.responses.background import BackgroundResponses
 from convostack.responses.compact import InputTokensCount, ResponseCompact
 from convostack.responses.models import ResponseCreate
 from convostack.responses.service import ResponseService
 from convostack.responses.streaming import as_async, replay_events, sse
 from convostack.routing import Route
 from convostack.storage.base import Order
+
+
+def _background(request: Request) -> BackgroundResponses:
+    background: BackgroundResponses = request.app.state.stack.background
+    return background
 
 
 def _service(request: Request) -> ResponseService:
@@ -41,6 +46,13 @@ def _id(request: Request) -> str:
 async def create_response(request: Request) -> Response:
     body = await parse_body(request, ResponseCreate)
     service = _service(request)
+    if body.background:
+        queued = await _background(request).create(principal(request), body)
+        if body.stream:
+            events = await _background(request).stream(principal(request), queued["id"], -1)
+            assert events is not None  # created with its events kept
+            return EventStream(events)
+        return json_response(queued)
     # Everything is checked here, before a stream starts: errors are real HTTP errors.
     turn = await service.prepare(principal(request), body)
     if body.stream:
@@ -63,6 +75,9 @@ async def retrieve_response(request: Request) -> Response:
     body = await _service(request).retrieve(principal(request), _id(request), include)
     if request.query_params.get("stream") == "true":
         starting_after = query_int(request, "starting_after", -1, -1, 1 << 31)
+        kept = await _background(request).stream(principal(request), _id(request), starting_after)
+        if kept is not None:
+            return EventStream(kept)
         events = as_async(replay_events(orjson.loads(body)))
         return EventStream(sse(events, starting_after))
     return Response(body, media_type=JSON)
@@ -98,12 +113,7 @@ async def list_responses(request: Request) -> Response:
 
 
 async def cancel_response(request: Request) -> Response:
-    await _service(request).retrieve(principal(request), _id(request), [])
-    raise InvalidRequestError(
-        "Only background responses can be cancelled, and this server runs none.",
-        code="invalid_value",
-        param="response_id",
-    )
+    return json_response(await _background(request).cancel(principal(request), _id(request)))
 
 
 routes = [

@@ -60,6 +60,11 @@ from convostack.storage.quotas import QuotaExceeded
 log = logging.getLogger(__name__)
 
 
+class ClaimLost(Exception):
+    """A background turn's row was cancelled, deleted or taken again while it ran: the
+    turn writes nothing."""
+
+
 def response_not_found(response_id: str) -> NotFoundError:
     return NotFoundError(f"Response with id '{response_id}' not found.")
 
@@ -112,9 +117,21 @@ class ResponseService:
         self.compaction = CompactService(self._preparer, conversations, models, self._compactor)
 
     async def prepare(
-        self, owner: str, body: ResponseCreate, local: Mapping[str, list[JSONDict]] | None = None
+        self,
+        owner: str,
+        body: ResponseCreate,
+        local: Mapping[str, list[JSONDict]] | None = None,
+        *,
+        background: bool = False,
+        identity: tuple[str, int] | None = None,
     ) -> PreparedTurn:
-        return await self._preparer.prepare(owner, body, local)
+        return await self._preparer.prepare(
+            owner, body, local, background=background, identity=identity
+        )
+
+    @property
+    def sealer(self) -> Sealer:
+        return self._compactor.sealer
 
     # -- running a turn -----------------------------------------------------------
 
@@ -172,7 +189,6 @@ class ResponseService:
         withheld = await self._moderate_output(turn, loop)
         reason = "content_filter" if withheld else loop.incomplete_reason
         status = "incomplete" if reason else "completed"
-        turn.tools.annotate(loop.output)
         response = turn.envelope(
             status,
             [] if withheld else loop.output,
@@ -180,6 +196,8 @@ class ResponseService:
             incomplete_reason=reason,
             completed_at=int(time.time()) if status == "completed" else None,
         )
+        if turn.claim is not None and not await turn.claim.commit():
+            raise ClaimLost(turn.response_id)
         if withheld:  # kept as a response, but nothing of the turn enters the conversation
             await self._keep(turn, response)
             return response
@@ -187,7 +205,7 @@ class ResponseService:
             NewItem(item["id"], item["type"], orjson.dumps(item), fresh=True)
             for item in loop.output
         ]
-        stored = self._stored(turn, response) if turn.store else None
+        stored = self.stored(turn, response) if turn.store else None
         items = [*turn.input_items.items, *output_items]
         try:
             await self._store.save_turn(
@@ -228,7 +246,7 @@ class ResponseService:
         """Store a failed response (never touching the conversation) and return it."""
         if isinstance(exc, StoreUnavailable):
             log.warning("turn %s not saved: store unavailable: %s", turn.response_id, exc)
-        elif not isinstance(exc, APIError):
+        elif not isinstance(exc, (APIError, ClaimLost)):
             log.exception("turn %s failed", turn.response_id, exc_info=exc)
         response = turn.envelope("failed", output or [], error=error_object(exc))
         self._observer.turn_ended(turn.route.public_id, "failed")
@@ -237,10 +255,13 @@ class ResponseService:
 
     async def _keep(self, turn: PreparedTurn, response: JSONDict) -> None:
         """Store a response that did not finish, never touching the conversation."""
+        if turn.claim is not None:
+            await turn.claim.settle(response)
+            return
         if not turn.store:
             return
         try:
-            await self._store.save_turn(turn.owner, Turn(None, [], self._stored(turn, response)))
+            await self._store.save_turn(turn.owner, Turn(None, [], self.stored(turn, response)))
         except StoreUnavailable as unavailable:
             log.warning("%s response %s not kept: %s", response["status"], turn.response_id,
                         unavailable)  # fmt: skip
@@ -248,7 +269,7 @@ class ResponseService:
             log.exception("could not store %s response %s", response["status"], turn.response_id)
 
     @staticmethod
-    def _stored(turn: PreparedTurn, response: JSONDict) -> StoredResponse:
+    def stored(turn: PreparedTurn, response: JSONDict) -> StoredResponse:
         return StoredResponse(
             id=turn.response_id,
             created_at=turn.created_at,
@@ -264,9 +285,9 @@ class ResponseService:
 
     async def retrieve(self, owner: str, response_id: str, include: list[str]) -> bytes:
         check_include(include)
-        return (await self._get(owner, response_id)).body
+        return (await self.get(owner, response_id)).body
 
-    async def _get(self, owner: str, response_id: str) -> StoredResponse:
+    async def get(self, owner: str, response_id: str) -> StoredResponse:
         check_id(response_id, "resp", "response_id")
         try:
             return await self._store.get_response(owner, response_id)
@@ -284,7 +305,7 @@ class ResponseService:
     async def input_items(
         self, owner: str, response_id: str, *, after: str | None, limit: int, order: Order
     ) -> tuple[list[bytes], list[str], bool]:
-        stored = await self._get(owner, response_id)
+        stored = await self.get(owner, response_id)
         items: list[JSONDict] = orjson.loads(stored.input_items)
         if order == "desc":
             items.reverse()

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -43,6 +43,19 @@ from convostack.responses.tools.settings import ToolSettings
 from convostack.storage.base import ConversationMissing, ResponseMissing, Store
 
 
+class TurnClaim(Protocol):
+    """A background turn's hold on its stored row (responses/background.py)."""
+
+    async def commit(self) -> bool:
+        """Before the turn's final write: False when the row is no longer the turn's
+        (cancelled, deleted, taken again), and nothing may be written."""
+        ...
+
+    async def settle(self, response: JSONDict) -> None:
+        """Keeps a response that did not finish, if the row is still the turn's."""
+        ...
+
+
 @dataclass
 class PreparedTurn:
     owner: str
@@ -61,6 +74,7 @@ class PreparedTurn:
     compaction: CompactionPlan | None = None
     moderation: dict[str, JSONDict] = field(default_factory=dict)  # by side: input, output
     history: list[Item] = field(default_factory=list)  # what came before, as it was read
+    claim: TurnClaim | None = None  # a background turn's
 
     def envelope(self, status: str, output: list[JSONDict], **extra: Any) -> JSONDict:
         response = response_object(
@@ -121,7 +135,7 @@ def conversation_id_of(value: Any) -> str | None:
     return check_id(conversation_id, "conv", "conversation")
 
 
-def _check_unsupported(body: ResponseCreate) -> None:
+def _check_unsupported(body: ResponseCreate, background: bool) -> None:
     if body.messages is not None:
         raise InvalidRequestError(
             "Unsupported parameter: 'messages'. In the Responses API, this parameter has "
@@ -129,12 +143,18 @@ def _check_unsupported(body: ResponseCreate) -> None:
             code="unsupported_parameter",
             param="messages",
         )
-    if body.background:
+    if body.background and not background:
         raise InvalidRequestError(
-            "Background responses are not supported by this server; leave 'background' "
-            "out or set it to false.",
+            "Background responses are not supported here; leave 'background' out or set "
+            "it to false.",
             code="unsupported_value",
             param="background",
+        )
+    if body.background and body.store is False:
+        raise InvalidRequestError(
+            "Background responses must be stored: set 'store' to true or leave it out.",
+            code="invalid_value",
+            param="store",
         )
     if body.prompt is not None:
         raise NotFoundError(f"Prompt with id '{body.prompt.get('id')}' not found.")
@@ -259,11 +279,19 @@ class TurnPreparer:
         return named
 
     async def prepare(
-        self, owner: str, body: ResponseCreate, local: Mapping[str, list[Item]] | None = None
+        self,
+        owner: str,
+        body: ResponseCreate,
+        local: Mapping[str, list[Item]] | None = None,
+        *,
+        background: bool = False,
+        identity: tuple[str, int] | None = None,
     ) -> PreparedTurn:
         """`local`: the histories of responses made on this WebSocket connection, which a
-        `previous_response_id` may name even when they were not stored."""
-        _check_unsupported(body)
+        `previous_response_id` may name even when they were not stored. `background`:
+        the caller runs background turns; `identity`: the id and creation time of a
+        queued response that now runs."""
+        _check_unsupported(body, background)
         model = self.model_name(body.model)
         conversation_id = continued_conversation(body.conversation, body.previous_response_id)
         check_include(body.include or [])
@@ -364,8 +392,8 @@ class TurnPreparer:
             raise
         return PreparedTurn(
             owner=owner,
-            response_id=new_id("resp"),
-            created_at=int(time.time()),
+            response_id=identity[0] if identity else new_id("resp"),
+            created_at=identity[1] if identity else int(time.time()),
             body=body,
             route=route,
             conversation_id=conversation_id,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from convostack.storage.background_base import BackgroundStore
 from convostack.storage.common import Order as Order
 from convostack.storage.common import StoreError as StoreError
 from convostack.storage.files_base import FileStore
@@ -142,7 +143,7 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached or is locked for too long; the caller may retry."""
 
 
-class Store(FileStore, Protocol):
+class Store(FileStore, BackgroundStore, Protocol):
     async def start(self) -> None:
         """Open connections and apply pending migrations."""
 

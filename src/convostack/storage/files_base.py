@@ -281,9 +281,20 @@ class FileStore(Protocol):
         """Its files not yet ingested become `cancelled`."""
         ...
 
+    async def delete_expired_files(self, now: int, limit: int) -> int:
+        """Delete up to `limit` files whose `expires_at` is past (with their chunks and
+        places in vector stores); how many. Reads stopped showing them when they expired."""
+        ...
+
     # -- ingestion, by any process ----------------------------------------------------
-    async def claim_ingest(self, now: int, lease_seconds: int) -> IngestJob | None:
-        """Takes the oldest queued file whose lease is free or ran out."""
+    async def claim_ingest(
+        self, now: int, lease_seconds: int, embedder: tuple[str, int]
+    ) -> IngestJob | None:
+        """Takes the oldest queued file whose lease is free or ran out, of a store built
+        with `embedder` (model, dimension): replicas with another embedder (a rolling
+        upgrade, a test's own stack) leave it to one that can embed it. A file no such
+        process took within a lease is taken anyway, to fail with a clear error rather
+        than wait for ever."""
         ...
 
     async def renew_ingest(self, job: IngestJob, until: int) -> bool:

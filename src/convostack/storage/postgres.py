@@ -55,7 +55,7 @@ from convostack.storage.base import (
     Turn,
     check_copies,
 )
-from convostack.storage.postgres_files import PostgresFiles
+from convostack.storage.postgres_background import PostgresBackground
 from convostack.storage.postgres_pool import Pool
 from convostack.storage.quotas import Quotas
 
@@ -202,7 +202,7 @@ class _Borrowed:
             raise StoreUnavailable(f"PostgreSQL unavailable: {error}") from error
 
 
-class PostgresStore(PostgresFiles):
+class PostgresStore(PostgresBackground):
     def __init__(
         self, url: str, settings: PostgresSettings | None = None, quotas: Quotas | None = None
     ):

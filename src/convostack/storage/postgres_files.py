@@ -74,6 +74,21 @@ async def _remove_file(conn: Any, vector_store_id: str, file_id: str) -> None:
     )
 
 
+# A file past its `expires_at` is gone for every read at once, by the database's clock;
+# the sweep (files/expiry.py) deletes it later.
+NOW = "extract(epoch FROM now())::bigint"
+LIVE = f"(expires_at IS NULL OR expires_at > {NOW})"
+
+
+async def _remove_from_stores(conn: Any, owner: str, file_id: str) -> None:
+    stores = await conn.fetch(
+        "SELECT vector_store_id FROM vector_store_files WHERE file_id = $1 AND owner = $2",
+        file_id, owner,
+    )  # fmt: skip
+    for row in stores:
+        await _remove_file(conn, row[0], file_id)
+
+
 async def _add_files(
     conn: Any,
     owner: str,
@@ -85,7 +100,7 @@ async def _add_files(
     for new in files:
         if (
             await conn.fetchrow(
-                "SELECT 1 FROM files WHERE id = $1 AND owner = $2", new.file_id, owner
+                f"SELECT 1 FROM files WHERE id = $1 AND owner = $2 AND {LIVE}", new.file_id, owner
             )
             is None
         ):
@@ -156,8 +171,10 @@ class PostgresFiles:
     async def list_files(
         self, owner: str, *, after: str | None, limit: int, order: Order, purpose: str | None
     ) -> tuple[list[FileRow], bool]:
-        statement = pages.list_sql("files", FILE_COLUMNS, "$3::text IS NULL OR r.purpose = $3",
-                                   order)  # fmt: skip
+        live = f"(r.expires_at IS NULL OR r.expires_at > {NOW})"
+        statement = pages.list_sql(
+            "files", FILE_COLUMNS, f"($3::text IS NULL OR r.purpose = $3) AND {live}", order
+        )
 
         async def op(conn: Any) -> tuple[list[FileRow], bool]:
             rows = await conn.fetch(statement, owner, after, purpose, limit + 1)
@@ -171,8 +188,9 @@ class PostgresFiles:
     async def get_file(self, owner: str, file_id: str) -> FileRow:
         async def op(conn: Any) -> FileRow:
             row = await conn.fetchrow(
-                f"SELECT {FILE_COLUMNS} FROM files WHERE id = $1 AND owner = $2", file_id, owner
-            )
+                f"SELECT {FILE_COLUMNS} FROM files WHERE id = $1 AND owner = $2 AND {LIVE}",
+                file_id, owner,
+            )  # fmt: skip
             if row is None:
                 raise FileMissing(file_id)
             return file_row(row)
@@ -182,7 +200,8 @@ class PostgresFiles:
     async def file_data(self, owner: str, file_id: str) -> FileData:
         async def op(conn: Any) -> FileData:
             row = await conn.fetchrow(
-                "SELECT filename, content_type, data FROM files WHERE id = $1 AND owner = $2",
+                f"SELECT filename, content_type, data FROM files WHERE id = $1 AND owner = $2 "
+                f"AND {LIVE}",
                 file_id, owner,
             )  # fmt: skip
             if row is None:
@@ -194,18 +213,27 @@ class PostgresFiles:
     async def delete_file(self, owner: str, file_id: str) -> None:
         async def op(conn: Any) -> None:
             deleted = await conn.fetchrow(
-                "DELETE FROM files WHERE id = $1 AND owner = $2 RETURNING 1", file_id, owner
-            )
-            if deleted is None:
-                raise FileMissing(file_id)
-            stores = await conn.fetch(
-                "SELECT vector_store_id FROM vector_store_files WHERE file_id = $1 AND owner = $2",
+                f"DELETE FROM files WHERE id = $1 AND owner = $2 AND {LIVE} RETURNING 1",
                 file_id, owner,
             )  # fmt: skip
-            for row in stores:
-                await _remove_file(conn, row[0], file_id)
+            if deleted is None:
+                raise FileMissing(file_id)
+            await _remove_from_stores(conn, owner, file_id)
 
         await self._run(op, transaction=True)
+
+    async def delete_expired_files(self, now: int, limit: int) -> int:
+        async def op(conn: Any) -> int:
+            gone = await conn.fetch(
+                "DELETE FROM files WHERE id IN (SELECT id FROM files WHERE expires_at <= $1 "
+                "LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING owner, id",
+                now, limit,
+            )  # fmt: skip
+            for owner, file_id in gone:
+                await _remove_from_stores(conn, owner, file_id)
+            return len(gone)
+
+        return await self._run(op, transaction=True)  # type: ignore[no-any-return]
 
     # -- vector stores ----------------------------------------------------------------
     async def create_vector_store(
@@ -381,15 +409,19 @@ class PostgresFiles:
         return await self._run(op, transaction=True)  # type: ignore[no-any-return]
 
     # -- ingestion --------------------------------------------------------------------
-    async def claim_ingest(self, now: int, lease_seconds: int) -> IngestJob | None:
+    async def claim_ingest(
+        self, now: int, lease_seconds: int, embedder: tuple[str, int]
+    ) -> IngestJob | None:
         async def op(conn: Any) -> IngestJob | None:
             row = await conn.fetchrow(
                 "UPDATE vector_store_files SET lease_until = $1, attempts = attempts + 1 "
-                "WHERE pos = (SELECT pos FROM vector_store_files WHERE status = 'in_progress' "
-                "AND (lease_until IS NULL OR lease_until < $2) ORDER BY pos LIMIT 1 "
-                "FOR UPDATE SKIP LOCKED) "
+                "WHERE pos = (SELECT f.pos FROM vector_store_files f "
+                "JOIN vector_stores s ON s.id = f.vector_store_id "
+                "WHERE f.status = 'in_progress' AND (f.lease_until IS NULL OR f.lease_until < $2) "
+                "AND ((s.embedding_model = $3 AND s.dimension = $4) OR f.created_at < $5) "
+                "ORDER BY f.pos LIMIT 1 FOR UPDATE OF f SKIP LOCKED) "
                 "RETURNING owner, vector_store_id, file_id, attempts, chunking",
-                now + lease_seconds, now,
+                now + lease_seconds, now, *embedder, now - lease_seconds,
             )  # fmt: skip
             if row is None:
                 return None
@@ -458,7 +490,8 @@ class PostgresFiles:
             rows = await conn.fetch(
                 "SELECT v.file_id, f.filename, v.attributes FROM vector_store_files v "
                 "JOIN files f ON f.id = v.file_id "
-                "WHERE v.vector_store_id = $1 AND v.status = 'completed'",
+                "WHERE v.vector_store_id = $1 AND v.status = 'completed' "
+                f"AND (f.expires_at IS NULL OR f.expires_at > {NOW})",
                 vector_store_id,
             )
             return {r[0]: (r[1], orjson.loads(r[2])) for r in rows}

@@ -39,7 +39,7 @@ from convostack.storage.base import (
     check_copies,
 )
 from convostack.storage.quotas import Quotas
-from convostack.storage.sqlite_files import SqliteFiles
+from convostack.storage.sqlite_background import SqliteBackground
 from convostack.storage.worker import (
     WRITER_WAIT_SECONDS,
     Checkpointer,
@@ -177,7 +177,7 @@ def _has_item(conn: sqlite3.Connection, conversation_id: str, item_id: str) -> b
     return row is not None
 
 
-class SqliteStore(SqliteFiles):
+class SqliteStore(SqliteBackground):
     def __init__(self, path: Path, quotas: Quotas | None = None):
         self.path = path
         # Usage is only kept with quotas on (storage/quotas.py says why).

@@ -74,6 +74,12 @@ def _touch(conn: Conn, vector_store_id: str) -> None:
     )
 
 
+# A file past its `expires_at` is gone for every read at once, by the database's clock;
+# the sweep (files/expiry.py) deletes it later.
+NOW = "CAST(strftime('%s', 'now') AS INTEGER)"
+LIVE = f"(expires_at IS NULL OR expires_at > {NOW})"
+
+
 def _remove_file(conn: Conn, vector_store_id: str, file_id: str) -> None:
     conn.execute(
         "DELETE FROM chunks WHERE vector_store_id = ? AND file_id = ?", (vector_store_id, file_id)
@@ -83,6 +89,15 @@ def _remove_file(conn: Conn, vector_store_id: str, file_id: str) -> None:
         (vector_store_id, file_id),
     )
     _touch(conn, vector_store_id)
+
+
+def _remove_from_stores(conn: Conn, owner: str, file_id: str) -> None:
+    stores = conn.execute(
+        "SELECT vector_store_id FROM vector_store_files WHERE file_id = ? AND owner = ?",
+        (file_id, owner),
+    ).fetchall()
+    for (vector_store_id,) in stores:
+        _remove_file(conn, vector_store_id, file_id)
 
 
 def _add_files(
@@ -95,7 +110,7 @@ def _add_files(
 ) -> None:
     for new in files:
         found = conn.execute(
-            "SELECT 1 FROM files WHERE id = ? AND owner = ?", (new.file_id, owner)
+            f"SELECT 1 FROM files WHERE id = ? AND owner = ? AND {LIVE}", (new.file_id, owner)
         ).fetchone()
         if found is None:
             raise FileMissing(new.file_id)
@@ -168,7 +183,8 @@ class SqliteFiles:
         def op(conn: Conn) -> tuple[list[FileRow], bool]:
             rows, more = pages.page(
                 conn, "files", FILE_COLUMNS, owner, after=after, limit=limit, order=order,
-                where="AND purpose = ?" if purpose else "", params=(purpose,) if purpose else (),
+                where=f"AND {LIVE}" + (" AND purpose = ?" if purpose else ""),
+                params=(purpose,) if purpose else (),
             )  # fmt: skip
             return [file_row(r) for r in rows], more
 
@@ -177,7 +193,8 @@ class SqliteFiles:
     async def get_file(self, owner: str, file_id: str) -> FileRow:
         def op(conn: Conn) -> FileRow:
             row = conn.execute(
-                f"SELECT {FILE_COLUMNS} FROM files WHERE id = ? AND owner = ?", (file_id, owner)
+                f"SELECT {FILE_COLUMNS} FROM files WHERE id = ? AND owner = ? AND {LIVE}",
+                (file_id, owner),
             ).fetchone()
             if row is None:
                 raise FileMissing(file_id)
@@ -188,7 +205,8 @@ class SqliteFiles:
     async def file_data(self, owner: str, file_id: str) -> FileData:
         def op(conn: Conn) -> FileData:
             row = conn.execute(
-                "SELECT filename, content_type, data FROM files WHERE id = ? AND owner = ?",
+                f"SELECT filename, content_type, data FROM files WHERE id = ? AND owner = ? "
+                f"AND {LIVE}",
                 (file_id, owner),
             ).fetchone()
             if row is None:
@@ -200,17 +218,25 @@ class SqliteFiles:
     async def delete_file(self, owner: str, file_id: str) -> None:
         def op(conn: Conn) -> None:
             if not conn.execute(
-                "DELETE FROM files WHERE id = ? AND owner = ?", (file_id, owner)
+                f"DELETE FROM files WHERE id = ? AND owner = ? AND {LIVE}", (file_id, owner)
             ).rowcount:
                 raise FileMissing(file_id)
-            stores = conn.execute(
-                "SELECT vector_store_id FROM vector_store_files WHERE file_id = ? AND owner = ?",
-                (file_id, owner),
-            ).fetchall()
-            for (vector_store_id,) in stores:
-                _remove_file(conn, vector_store_id, file_id)
+            _remove_from_stores(conn, owner, file_id)
 
         await self._write(op)
+
+    async def delete_expired_files(self, now: int, limit: int) -> int:
+        def op(conn: Conn) -> int:
+            gone = conn.execute(
+                "DELETE FROM files WHERE id IN (SELECT id FROM files WHERE expires_at <= ? "
+                "LIMIT ?) RETURNING owner, id",
+                (now, limit),
+            ).fetchall()
+            for owner, file_id in gone:
+                _remove_from_stores(conn, owner, file_id)
+            return len(gone)
+
+        return await self._write(op)
 
     # -- vector stores ----------------------------------------------------------------
     async def create_vector_store(
@@ -365,14 +391,19 @@ class SqliteFiles:
         return await self._write(op)
 
     # -- ingestion --------------------------------------------------------------------
-    async def claim_ingest(self, now: int, lease_seconds: int) -> IngestJob | None:
+    async def claim_ingest(
+        self, now: int, lease_seconds: int, embedder: tuple[str, int]
+    ) -> IngestJob | None:
         def op(conn: Conn) -> IngestJob | None:
             row = conn.execute(
                 "UPDATE vector_store_files SET lease_until = ?1, attempts = attempts + 1 "
-                "WHERE pos = (SELECT pos FROM vector_store_files WHERE status = 'in_progress' "
-                "AND (lease_until IS NULL OR lease_until < ?2) ORDER BY pos LIMIT 1) "
+                "WHERE pos = (SELECT f.pos FROM vector_store_files f "
+                "JOIN vector_stores s ON s.id = f.vector_store_id "
+                "WHERE f.status = 'in_progress' AND (f.lease_until IS NULL OR f.lease_until < ?2) "
+                "AND ((s.embedding_model = ?3 AND s.dimension = ?4) OR f.created_at < ?5) "
+                "ORDER BY f.pos LIMIT 1) "
                 "RETURNING owner, vector_store_id, file_id, attempts, chunking",
-                (now + lease_seconds, now),
+                (now + lease_seconds, now, *embedder, now - lease_seconds),
             ).fetchone()
             if row is None:
                 return None
@@ -435,7 +466,8 @@ class SqliteFiles:
             rows = conn.execute(
                 "SELECT v.file_id, f.filename, v.attributes FROM vector_store_files v "
                 "JOIN files f ON f.id = v.file_id "
-                "WHERE v.vector_store_id = ? AND v.status = 'completed'",
+                "WHERE v.vector_store_id = ? AND v.status = 'completed' "
+                f"AND (f.expires_at IS NULL OR f.expires_at > {NOW})",
                 (vector_store_id,),
             ).fetchall()
             return {r[0]: (r[1], orjson.loads(r[2])) for r in rows}

@@ -45,6 +45,7 @@ class Target:
     base_url: str  # ends in /v1
     transport: httpx2.BaseTransport | None = None
     app: ASGIApp | None = None
+    db: str | None = None  # the database URL of a local target (see testing/database.py)
 
     def openai_client(self, http: httpx2.Client, api_key: str = "k") -> openai.OpenAI:
         """The stock client, through `http`, with no retries (a test sees every error)."""
@@ -235,17 +236,22 @@ def _local_target(
         base = named_settings(named)
         merged = expand({**base, **settings}, variables)
         merged["db"] = db or merged.get("db") or f"sqlite:///{home / 'test.db'}"
+        db_url = str(merged["db"])
         if not served:
-            yield stack.enter_context(
+            target = stack.enter_context(
                 library_target(Config.model_validate({**merged, "home": home}))
             )
+            target.db = db_url
+            yield target
             return
         if port is not None and _healthy(f"http://127.0.0.1:{port}/v1"):
             yield Target("server", f"http://127.0.0.1:{port}/v1")  # one already listening
             return
         config_file = home / "config.yaml"
         config_file.write_text(yaml.safe_dump(_plain(merged)))
-        yield stack.enter_context(_served(port or free_port(), home, config_file, env))
+        target = stack.enter_context(_served(port or free_port(), home, config_file, env))
+        target.db = db_url
+        yield target
 
 
 def _server_parts(spec: str) -> tuple[str, int | None]:

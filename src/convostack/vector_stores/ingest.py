@@ -2,22 +2,25 @@
 store them with their vectors (the keyword index follows the rows).
 
 The queue is the database: a `vector_store_files` row `in_progress` is a file to ingest.
-Each serving process runs one worker that takes the oldest free row by setting a lease
-(FOR UPDATE SKIP LOCKED on PostgreSQL, so replicas never take the same file), renews the
-lease while it embeds, and writes the chunks and `completed` in one transaction that
-holds only if its claim still does (the file was not deleted, cancelled or retaken). A
-process that dies leaves a lease that runs out; another takes the file again. A file
-whose ingestion was interrupted MAX_ATTEMPTS times fails with a server_error instead of
-looping for ever. One file at a time per process: embedding already uses the cores.
+Each serving process runs one worker (queue_worker.py's loop, shared with background
+responses) that takes the oldest free row of a store built with its own embedder by
+setting a lease (FOR UPDATE SKIP LOCKED on PostgreSQL, so replicas never take the same
+file; a process with another embedder, as in a rolling upgrade, does not take it and fail
+it), renews the lease while it embeds, and writes the chunks and `completed` in one
+transaction that holds only if its claim still does (the file was not deleted, cancelled
+or retaken). A process that dies leaves a lease that runs out; another takes the file
+again. A file whose ingestion was interrupted MAX_ATTEMPTS times fails with a server_error
+instead of looping for ever. One file at a time per process: embedding already uses the
+cores.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
+from convostack.queue_worker import QueueWorker
 from convostack.storage.base import Store, StoreUnavailable
 from convostack.storage.files_base import FileMissing, IngestJob
 from convostack.vector_stores.embedding import EmbedderSource
@@ -40,37 +43,23 @@ class Ingestor:
     ):
         self._store = store
         self._embedders = embedders
-        self._poll = poll_seconds
         self._lease = lease_seconds
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._queue = QueueWorker(
+            "convostack-ingest",
+            lambda: store.claim_ingest(int(time.time()), lease_seconds, embedders.model()),
+            self.ingest,
+            lambda job: f"{job.vector_store_id}/{job.file_id}",
+            poll_seconds=poll_seconds,
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._work(), name="convostack-ingest")
+        self._queue.start()
 
     def wake(self) -> None:
-        self._wakeup.set()
+        self._queue.wake()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _work(self) -> None:
-        while True:
-            try:
-                job = await self._store.claim_ingest(int(time.time()), self._lease)
-            except StoreUnavailable as exc:
-                log.warning("ingestion paused: %s", exc)
-                job = None
-            if job is None:
-                self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll)
-                continue
-            await self.ingest(job)
+        await self._queue.close()
 
     async def ingest(self, job: IngestJob) -> None:
         try:

@@ -20,17 +20,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from convostack.errors import InvalidRequestError, NotFoundError
 from convostack.storage.base import Store
-from convostack.storage.files_base import VectorStoreMissing
+from convostack.storage.files_base import VectorStoreMissing, VectorStoreRow
 from convostack.vector_stores.embedding import EmbedderSource
 from convostack.vector_stores.filters import matches
 from convostack.vector_stores.models import RankingOptions
-from convostack.vector_stores.service import translate
+from convostack.vector_stores.service import check_not_expired, translate
 
 if TYPE_CHECKING:  # numpy loads on first use, not at start-up
     import numpy
@@ -42,6 +43,8 @@ CACHED_STORES = 16
 # Past this many vectors, the exact search runs in a thread (about 2 ms per 10k rows).
 INLINE_ROWS = 20_000
 _WORDS = re.compile(r"\w+")
+# A search moves a store's last_active_at once it is this old (expiry counts in days).
+TOUCH_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class Searcher:
         from convostack.retrieval.ranking import fuse, top_k_cosine
 
         store_row = await translate(self._store.get_vector_store(owner, vector_store_id))
+        check_not_expired(store_row, "vector_store_id")
+        await self._touch(owner, store_row)
         files = await translate(self._store.searchable_files(owner, vector_store_id))
         allowed = [f for f, (_, attributes) in files.items() if matches(filters, attributes)]
         if not allowed:
@@ -159,13 +164,22 @@ class Searcher:
         return results
 
     async def check(self, owner: str, vector_store_id: str, param: str) -> None:
-        """A 404 naming `param` unless the store exists and is the owner's."""
+        """A 404 naming `param` unless the store exists and is the owner's, a 400 if it
+        expired."""
         try:
-            await self._store.get_vector_store(owner, vector_store_id)
+            row = await self._store.get_vector_store(owner, vector_store_id)
         except VectorStoreMissing:
             raise NotFoundError(
                 f"No vector store found with id '{vector_store_id}'.", param=param
             ) from None
+        check_not_expired(row, param)
+
+    async def _touch(self, owner: str, row: VectorStoreRow) -> None:
+        """A search is activity: `last_active_at` moves (at most hourly: expiry counts in
+        days, and a write per search would cost more than it tells)."""
+        now = int(time.time())
+        if now - row.last_active_at >= TOUCH_SECONDS:
+            await translate(self._store.update_vector_store(owner, row.id, {"last_active_at": now}))
 
     async def _vectors(self, vector_store_id: str) -> _Vectors:
         import numpy

@@ -65,17 +65,32 @@ async def translate(call: Awaitable[T]) -> T:
         raise invalid_value("after", f"No object with id '{exc.args[0]}' to list after.") from None
 
 
+def expires_at(row: VectorStoreRow) -> int | None:
+    if row.expires_after is None:
+        return None
+    return row.last_active_at + int(row.expires_after["days"]) * DAY
+
+
+def check_not_expired(row: VectorStoreRow, param: str) -> None:
+    """An expired store cannot be searched (as at OpenAI: make a new one)."""
+    end = expires_at(row)
+    if end is not None and end < time.time():
+        raise InvalidRequestError(
+            f"The vector store '{row.id}' expired at {end} (its expires_after, "
+            f"{row.expires_after}, counts from its last activity); create a new one.",
+            code="vector_store_expired", param=param,
+        )  # fmt: skip
+
+
 def store_object(row: VectorStoreRow) -> Obj:
     counts = row.counts
-    expires_at = None
-    if row.expires_after is not None:
-        expires_at = row.last_active_at + row.expires_after["days"] * DAY
-    expired = expires_at is not None and expires_at < time.time()
+    end = expires_at(row)
+    expired = end is not None and end < time.time()
     status = "expired" if expired else "in_progress" if counts["in_progress"] else "completed"
     return {
         "id": row.id, "object": "vector_store", "created_at": row.created_at, "name": row.name,
         "usage_bytes": row.usage_bytes, "file_counts": {**counts, "total": sum(counts.values())},
-        "status": status, "expires_after": row.expires_after, "expires_at": expires_at,
+        "status": status, "expires_after": row.expires_after, "expires_at": end,
         "last_active_at": row.last_active_at, "metadata": row.metadata,
     }  # fmt: skip
 

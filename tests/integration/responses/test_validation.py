@@ -74,7 +74,7 @@ def test_model_missing_or_unknown(client: openai.OpenAI, http: httpx2.Client) ->
         ({"input": "x", "text": {"format": {"type": "xml"}}}, "text.format.type",
          "invalid_value"),
         ({"input": "x", "include": ["nothing"]}, "include[0]", "invalid_value"),
-        ({"input": "x", "background": True}, "background", "unsupported_value"),
+        ({"input": "x", "background": True, "store": False}, "store", "invalid_value"),
         ({"input": ""}, None, "missing_required_parameter"),
         ({"input": []}, None, "missing_required_parameter"),
     ],

@@ -23,6 +23,7 @@ SETTINGS = {
     "inference_mode": "live",  # the fake is the model: nothing to record
     "embedder": "testing-hash",
     "ingest_poll_seconds": 0.2,
+    "file_expiry_sweep_seconds": 0.2,
     "max_file_bytes": 200_000,
     "max_file_bytes_per_principal": 500_000,
     "api_keys": [

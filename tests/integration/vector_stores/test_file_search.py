@@ -78,12 +78,22 @@ def test_streaming_events_in_order(client: openai.OpenAI, store_id: str) -> None
         model=MODEL, tools=_tools(store_id), stream=True,
         input='call file_search {"query": "parking"}',
     )  # fmt: skip
-    kinds = [e.type for e in events if "file_search_call" in e.type]
-    assert kinds == [
+    seen = list(events)
+    for event in seen:
+        assert_exact(ResponseStreamEvent, event.to_dict())
+    kinds = [e.type for e in seen if "file_search_call" in e.type or "output_text" in e.type]
+    assert [k for n, k in enumerate(kinds) if "delta" not in k and k != kinds[n - 1]] == [
         "response.file_search_call.in_progress",
         "response.file_search_call.searching",
         "response.file_search_call.completed",
+        "response.output_text.annotation.added",
+        "response.output_text.done",
     ]
+    added = [e.to_dict() for e in seen if e.type == "response.output_text.annotation.added"]
+    final: Any = seen[-1].to_dict()["response"]
+    message = final["output"][-1]
+    assert [e["annotation"] for e in added] == message["content"][0]["annotations"]
+    assert {e["item_id"] for e in added} == {message["id"]}
 
 
 def test_with_a_conversation_and_a_chain(

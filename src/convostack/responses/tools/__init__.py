@@ -142,9 +142,8 @@ class ToolBox:
     def model_texts(self) -> dict[str, str]:
         return {key: text for part in self._parts for key, text in part.model_texts().items()}
 
-    def annotate(self, output: list[JSONDict]) -> None:
-        for part in self._parts:
-            part.annotate(output)
+    def citations(self, text: str) -> list[JSONDict]:
+        return [c for part in self._parts for c in part.citations(text)]
 
     async def close(self) -> None:
         for part in self._parts:

@@ -78,8 +78,8 @@ class TurnTools(Protocol):
         item: include)."""
         ...
 
-    def annotate(self, output: list[JSONDict]) -> None:
-        """Add what this kind has to say to the turn's final output (citations)."""
+    def citations(self, text: str) -> list[JSONDict]:
+        """The annotations this kind puts on the turn's answer `text` (file citations)."""
         ...
 
     async def run(self, item: JSONDict) -> bool:

@@ -159,21 +159,15 @@ class FileSearchTools:
         item.pop("name", None)
         self._fail(item, message)
 
-    def annotate(self, output: list[JSONDict]) -> None:
-        """file_citation annotations on the last message's text, for the files used."""
-        if not self._used:
-            return
-        message = next((i for i in reversed(output) if i.get("type") == "message"), None)
-        if message is None or not message.get("content"):
-            return
-        part = message["content"][0]
-        text: str = part.get("text", "")
+    def citations(self, text: str) -> list[JSONDict]:
+        """A file_citation for each file retrieved in this turn: where the answer names it,
+        else at the end of the text (the model read it, even if it does not say so)."""
         cited = []
         for file_id, filename in self._used.items():
             at = text.find(filename)
             cited.append((len(text) if at < 0 else at + len(filename), file_id, filename))
         named = [c for c in cited if c[0] < len(text) or text.endswith(c[2])]
-        part["annotations"] = [
+        return [
             {"type": "file_citation", "index": index, "file_id": file_id, "filename": filename}
             for index, file_id, filename in sorted(named or cited)
         ]

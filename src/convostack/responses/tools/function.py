@@ -42,8 +42,8 @@ class CallerTools:
     def model_texts(self) -> dict[str, str]:
         return {}
 
-    def annotate(self, output: list[JSONDict]) -> None:
-        return None
+    def citations(self, text: str) -> list[JSONDict]:
+        return []
 
     def breaker_key(self, item: JSONDict) -> str:
         return "caller"

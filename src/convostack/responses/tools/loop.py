@@ -81,8 +81,9 @@ class ToolLoop:
         calls_left = turn.body.max_tool_calls
         for round_number in range(1, self._settings.max_tool_iterations + 1):
             builder = OutputBuilder(
-                calls_left, len(self.output), turn.tools.shape_of, self._seal_reasoning
-            )
+                calls_left, len(self.output), turn.tools.shape_of, self._seal_reasoning,
+                turn.tools.citations,
+            )  # fmt: skip
             request = self._request(messages, round_number, calls_left)
             async for event in self._model(request, builder, streaming):
                 yield event

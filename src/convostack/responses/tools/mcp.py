@@ -207,8 +207,8 @@ class McpTools:
     def model_texts(self) -> dict[str, str]:
         return {}
 
-    def annotate(self, output: list[JSONDict]) -> None:
-        return None
+    def citations(self, text: str) -> list[JSONDict]:
+        return []
 
     def breaker_key(self, item: JSONDict) -> str:
         return f"mcp:{item['server_label']}"
