@@ -8,7 +8,9 @@ one JSON summary on one line of stdout.
 The figure that matters is a returning conversation's turn against a turn on an empty
 conversation (target: within 2x). A conversation's first turn reads its whole history in
 both modes; it is reported beside the returning turns. The server's RSS (the model runs
-in it) is read after each mode, with its peak.
+in it) is read after each mode, with its peak. Then the runtime alone, configured as
+the provider does, with llama.cpp's own timings of a returning turn: what it reads anew,
+and what each generated token costs over the whole context.
 
 Bounded: every wait has a timeout, each history length takes a fixed number of turns, and
 the 1-minute load average before and after is in the summary (the machine may be shared).
@@ -19,6 +21,7 @@ the 1-minute load average before and after is in the summary (the machine may be
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import statistics
 import tempfile
@@ -31,6 +34,7 @@ from typing import Any
 import openai
 from common import emit, load_average
 
+from convostack.providers.embedded import EmbeddedProvider
 from convostack.providers.settings import EmbeddedSettings
 from convostack.testing.stack import free_port, server_process
 
@@ -158,16 +162,64 @@ def mode(cache_prompt: bool, lengths: list[int]) -> dict[str, Any]:
     return {"empty_turn": _figures(empty), "by_length": by_length, **memory}
 
 
+def _timed(server: Any, messages: list[dict[str, str]]) -> dict[str, Any]:
+    """One answer of exactly MAX_OUTPUT_TOKENS tokens, with the runtime's own timings."""
+    timings: list[dict[str, Any]] = []
+
+    def on_chunk(chunk: dict[str, Any]) -> bool:
+        if "error" in chunk:
+            raise RuntimeError(chunk["error"])
+        timings.extend([chunk["timings"]] if chunk.get("timings") else [])
+        return False
+
+    request = {
+        "messages": messages, "max_tokens": MAX_OUTPUT_TOKENS, "temperature": 0,
+        "ignore_eos": True, "stream": True,
+    }  # fmt: skip
+    server.handle_chat_completions(request, on_chunk)
+    found = timings[-1]
+    return {
+        "prompt_tokens_read": found["prompt_n"],
+        "prompt_ms": round(found["prompt_ms"]),
+        "generated_tokens": found["predicted_n"],
+        "ms_per_generated_token": round(found["predicted_ms"] / found["predicted_n"], 1),
+    }
+
+
+def bare(lengths: list[int]) -> dict[str, Any]:
+    """The runtime as the provider configures it (cache on), called directly: where a
+    returning turn's time goes, by llama.cpp's own timings of reading the new part of
+    the prompt and of generating each token over the whole context."""
+    provider = EmbeddedProvider(EmbeddedSettings())
+    try:
+        server = asyncio.run(provider._loaded())
+        empty = _timed(server, [{"role": "user", "content": "Turn 0: and then?"}])
+        by_length = []
+        for length in lengths:
+            history = [*_history(length, f"b{length}"), {"role": "user", "content": "Turn 0"}]
+            _timed(server, history)  # its first turn: all read
+            answered = {"role": "assistant", "content": "Fine."}
+            again = [*history, answered, {"role": "user", "content": "Turn 1: and then?"}]
+            by_length.append({"messages": length, "returning": _timed(server, again)})
+    finally:
+        asyncio.run(provider.close())
+    return {"empty_turn": empty, "by_length": by_length}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", default=",".join(map(str, LENGTHS)), help="messages")
-    parser.add_argument("--modes", default="off,on", help="prompt cache off, on, or both")
+    parser.add_argument(
+        "--modes", default="off,on,bare", help="cache off, on, and/or the bare runtime's timings"
+    )
     args = parser.parse_args()
     lengths = [max(0, min(int(n), 200)) for n in args.lengths.split(",")]
-    modes = [m for m in args.modes.split(",") if m in ("off", "on")]
+    chosen = args.modes.split(",")
+    modes = [m for m in chosen if m in ("off", "on")]
     wall = time.perf_counter()
     load_before = load_average()
     results = {m: mode(m == "on", lengths) for m in modes}
+    timings = bare(lengths) if "bare" in chosen else None
     target = {
         f"{m}/{entry['messages']}/{kind}": entry[kind]["returning"]["ratio_to_empty"] <= 2.0
         for m, result in results.items()
@@ -184,6 +236,7 @@ def main() -> None:
         "max_output_tokens": MAX_OUTPUT_TOKENS,
         "cache": results,
         "returning_within_2x_of_empty": target,
+        "bare_runtime_timings": timings,
         "loadavg_1m": {"before": load_before, "after": load_average()},
         "wall_s": round(time.perf_counter() - wall, 2),
     }

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
 
 from convostack.cli import sample_config
+from convostack.providers import embedded
 from convostack.providers.cpu_threads import default_threads, physical_cores
-from convostack.providers.embedded import _prepare
+from convostack.providers.embedded import EmbeddedProvider, _prepare
 from convostack.providers.registry import parse_settings
 from convostack.providers.settings import EmbeddedSettings
 
@@ -73,6 +75,50 @@ def test_cache_prompt_is_on_unless_the_settings_or_the_request_turn_it_off(
         request["cache_prompt"] = request_value
     prepared, _ = _prepare(request, settings)
     assert prepared["cache_prompt"] is sent
+
+
+class RecordingRuntime:
+    """Stands in for xllamacpp: keeps the parameters the runtime's server is built with."""
+
+    def __init__(self) -> None:
+        self.params: Any = None
+
+    def CommonParams(self) -> Any:
+        return SimpleNamespace(
+            model=SimpleNamespace(), cpuparams=SimpleNamespace(), cpuparams_batch=SimpleNamespace()
+        )
+
+    def Server(self, params: Any) -> object:
+        self.params = params
+        return object()
+
+
+@pytest.mark.parametrize(
+    ("settings", "cached", "memory_mib"),
+    [
+        ({}, True, 512),
+        ({"prompt_cache_mib": 64}, True, 64),
+        ({"cache_prompt": False, "prompt_cache_mib": 64}, False, 0),
+    ],
+)
+def test_the_runtime_keeps_prompts_within_the_budget_unless_the_cache_is_off(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    settings: dict[str, Any],
+    cached: bool,
+    memory_mib: int,
+) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    runtime = RecordingRuntime()
+    monkeypatch.setattr(embedded, "_runtime", lambda: runtime)
+    provider = EmbeddedProvider(EmbeddedSettings(model_path=model, **settings))
+    provider._load()
+    assert runtime.params.cache_prompt is cached
+    assert runtime.params.cache_ram_mib == memory_mib
+    # Prompts are matched against the cache, never resumed from a merely similar slot.
+    assert runtime.params.slot_prompt_similarity == 0.0
+    assert runtime.params.n_parallel == 1
 
 
 def test_the_sample_config_shows_every_provider_setting_as_valid_yaml() -> None:

@@ -73,10 +73,10 @@ class EmbeddedSettings(ProviderSettings):
     cache_prompt: bool = Field(
         True,
         description="Keep the model's state for the prompts it has read, so a turn on a "
-        "conversation seen before reads only what is new (a 30-message history: 0.3 s "
-        "instead of 7 s). Off for bit-identical output: a cached prefix is not recomputed, "
-        "so at temperature 0 an answer may differ in rare cases depending on what ran "
-        "before it. A request's own 'cache_prompt' wins.",
+        "conversation seen before reads only what is new (a 100-message history: 1.2 s "
+        "instead of 53 s on 2 cores). Off for bit-identical output: a cached prefix is not "
+        "recomputed, so at temperature 0 an answer may differ in rare cases depending on "
+        "what ran before it. A request's own 'cache_prompt' wins.",
     )
     prompt_cache_mib: int = Field(
         512,
