@@ -185,6 +185,7 @@ class Stack:
             compactor,
             observer=self.telemetry.observer,
             searcher=self.searcher,
+            history_cache_bytes=config.history_cache_bytes,
         )
 
     def _recorded(self, provider: InferenceProvider) -> InferenceProvider:

@@ -49,6 +49,18 @@ class ItemPage:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryRead:
+    """A conversation's items read from `since` on (`Store.history_since`), and its
+    version: `next_seq` items ever appended, `deleted` of them deleted since. Items are
+    only ever appended or deleted, so the pair names one state of the history."""
+
+    next_seq: int
+    deleted: int
+    since: int  # the sequence number the bodies start from (0: the whole history)
+    bodies: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredResponse:
     id: str
     created_at: int
@@ -222,6 +234,16 @@ class Store(FileStore, Protocol):
 
     async def all_items(self, owner: str, conversation_id: str) -> list[bytes]:
         """Every item of the conversation, oldest first. Raises ConversationMissing."""
+        ...
+
+    async def history_since(
+        self, owner: str, conversation_id: str, next_seq: int, deleted: int
+    ) -> HistoryRead:
+        """The live items appended from sequence number `next_seq` on, oldest first, when
+        the conversation still has the `deleted` deletions a reader saw at `next_seq`
+        (only appends since); else every live item (`since` 0). The bodies are those
+        of the version returned, or of an older one when a delete came between (then
+        the version returned is the older one too). Raises ConversationMissing."""
         ...
 
     async def save_turn(self, owner: str, turn: Turn, *, max_items: int | None = None) -> None:

@@ -44,6 +44,7 @@ from convostack.storage.base import (
     ConversationRow,
     CursorMissing,
     DuplicateItemId,
+    HistoryRead,
     ItemMissing,
     ItemPage,
     NewItem,
@@ -504,6 +505,14 @@ class PostgresStore(PostgresFiles):
             raise ConversationMissing(conversation_id)
         bodies: list[bytes] = row[0]
         return bodies
+
+    async def history_since(
+        self, owner: str, conversation_id: str, next_seq: int, deleted: int
+    ) -> HistoryRead:
+        row = await self._fetchrow(sql.HISTORY_SINCE, conversation_id, owner, next_seq, deleted)
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        return HistoryRead(row[0], row[1], row[2], row[3])
 
     async def save_turn(self, owner: str, turn: Turn, *, max_items: int | None = None) -> None:
         if turn.conversation_id is None:
