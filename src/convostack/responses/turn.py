@@ -371,8 +371,9 @@ class TurnPreparer:
         open_input(self._compactor.sealer, new_input, "input")
         # A long history takes milliseconds per thousand items to turn into messages:
         # done in a thread, the loop serves other requests meanwhile (unless it was
-        # converted already).
-        work = len(new_input) + (len(history) if converted is None else 0)
+        # converted already and is what the model sees: no summary, nothing dropped).
+        whole = not plain or (body.truncation == "auto" and bool(route.model.context_length))
+        work = len(new_input) + (len(history) if whole else 0)
 
         async def built(drop: int | None = None) -> tuple[int, JSONDict, CompactionPlan | None]:
             if work > INLINE_ITEMS or (drop is not None and len(history) > INLINE_ITEMS):
