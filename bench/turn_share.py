@@ -70,20 +70,14 @@ def by_length(target: Target, upstream: Client, size: int, turns: int) -> JSONDi
     finally:
         client.close()
     alone = _upstream_alone(upstream, target.upstream_route, size + 2 * turns - 1, 5)
-    row = {
-        "turn": stats_ms(whole),
-        "upstream": stats_ms(model),
-        "share": stats_ms(share),
-        "first_turn": first,
-        "upstream_alone_median_ms": alone,
-        "failures": failures,
-    }
+    turn, own, model_call = stats_ms(whole), stats_ms(share), stats_ms(model)
     log(
-        f"  {size} items: turn p50 {row['turn'].get('median_ms')} ms, share p50 "
-        f"{row['share'].get('median_ms')} p99 {row['share'].get('p99_ms')} ms, upstream p50 "
-        f"{row['upstream'].get('median_ms')} ms, first turn {first}"
+        f"  {size} items: turn p50 {turn.get('median_ms')} ms, share p50 "
+        f"{own.get('median_ms')} p99 {own.get('p99_ms')} ms, upstream p50 "
+        f"{model_call.get('median_ms')} ms, first turn {first}"
     )
-    return row
+    return {"turn": turn, "upstream": model_call, "share": own, "first_turn": first,
+            "upstream_alone_median_ms": alone, "failures": failures}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
