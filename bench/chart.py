@@ -57,7 +57,7 @@ def server_series(records: list[dict[str, Any]]) -> dict[str, Series]:
         name = record.get("target") or latency.get("target")
         if not sizes or not name:
             continue
-        out[f"{name}: turn, median"] = {
+        out[f"{name}: turn, median (run.py)"] = {
             int(size): float(row["median_ms"]) for size, row in sizes.items()
             if row.get("median_ms") is not None
         }  # fmt: skip
