@@ -354,3 +354,25 @@ async def test_history_since_reads_what_was_appended_and_everything_after_a_dele
         await store.history_since(OTHER, "conv_h", 0, 0)
     with pytest.raises(ConversationMissing):
         await store.history_since(OWNER, "conv_none", 0, 0)
+
+
+async def test_responses_version_counts_the_owners_responses_and_their_sizes(
+    store: Store,
+) -> None:
+    ids = ["v0", "v1", "v2"]
+    for n, response_id in enumerate(ids):
+        await store.save_turn(
+            OWNER, Turn(None, [], _response(response_id, previous=ids[n - 1] if n else None))
+        )
+    sizes = [len(_response(i).body) for i in ids]
+    assert await store.responses_version(OWNER, ids) == (3, sum(sizes))
+    assert await store.responses_version(OWNER, [*ids, "unknown"]) == (3, sum(sizes))
+    assert await store.responses_version(OTHER, ids) == (0, 0)
+    assert await store.responses_version(OWNER, []) == (0, 0)
+    await store.delete_response(OWNER, "v1")
+    assert await store.responses_version(OWNER, ids) == (2, sizes[0] + sizes[2])
+    # Stored again (a new status, a new body): the size says so.
+    await store.save_turn(OWNER, Turn(None, [], _response("v2", previous="v1", status="failed")))
+    count, size = await store.responses_version(OWNER, ids)
+    assert (count, size) == (2, sizes[0] + len(_response("v2", status="failed").body))
+    assert size != sizes[0] + sizes[2]

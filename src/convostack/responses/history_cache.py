@@ -9,6 +9,11 @@ else it reads the whole history again. The cache is never the truth: every turn 
 against the database, so another replica's append or delete is seen, and an entry that
 does not match is rebuilt from the items.
 
+A `previous_response_id` chain is kept the same way, by the response it ends with: a turn
+that continues a kept response, or the response after a kept one, checks with one read
+that every response of the chain is still there as it was (`Store.responses_version`:
+how many, and their bodies' total size) and adds only the newest response's items.
+
 Bounded by `history_cache_bytes`, least recently used first out, counted by an estimate
 of what the parsed items and their messages take in memory.
 """
@@ -41,6 +46,9 @@ class Entry:
     items: list[Item]  # the live items, oldest first, parsed (sealed reasoning opened)
     size: int  # footprint()
     conversion: Conversion | None = None  # of items[: conversion.items], not finished
+    # A previous_response_id chain's: its responses, oldest first, and their bodies' size.
+    chain: tuple[str, ...] = ()
+    chain_bytes: int = 0
 
 
 class HistoryCache:

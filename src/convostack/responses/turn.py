@@ -47,7 +47,7 @@ from convostack.responses.tools import ToolBox, check_tools
 from convostack.responses.tools.base import PrepareContext
 from convostack.responses.tools.mcp_pool import McpSessionPool
 from convostack.responses.tools.settings import ToolSettings
-from convostack.storage.base import ConversationMissing, ResponseMissing, Store
+from convostack.storage.base import ConversationMissing, ResponseMissing, Store, StoredResponse
 
 
 @dataclass
@@ -103,6 +103,11 @@ INLINE_ITEMS = 1000
 
 
 _RESULTS = ("function_call_output", "custom_tool_call_output")
+# A stored response in one of these is not stored again; a chain's history is kept only
+# when all of its responses are. A chain longer than MAX_CHAIN is read whole (the store
+# cuts it there).
+_SETTLED = frozenset(("completed", "incomplete", "failed", "cancelled"))
+MAX_CHAIN = 10_000
 
 
 def parse_items(bodies: list[bytes]) -> list[Item]:
@@ -301,8 +306,11 @@ class TurnPreparer:
         elif conversation_id is not None:
             entry = await self._conversation(owner, conversation_id)
             history = entry.items
+        elif previous is not None:
+            entry = await self._chain(owner, previous)
+            history = entry.items
         else:
-            history = await self.history(owner, conversation_id, previous)
+            history = []
         if conversation_id is not None:
             # The turn appends its input and at least one output item.
             self._conversations.limits.check_conversation_size(
@@ -456,21 +464,57 @@ class TurnPreparer:
         if conversation_id is not None:
             return (await self._conversation(owner, conversation_id)).items
         if previous_response_id is not None:
-            try:
-                chain = await self._store.response_chain(owner, previous_response_id)
-            except ResponseMissing:
-                raise InvalidRequestError(
-                    f"Previous response with id '{previous_response_id}' not found.",
-                    code="previous_response_not_found",
-                    param="previous_response_id",
-                ) from None
-            history: list[Item] = []
-            for stored in chain:
-                history += orjson.loads(stored.input_items)
-                history += orjson.loads(stored.body)["output"]
-            open_input(self._compactor.sealer, history, None)  # kept as the client sent them
-            return history
+            return (await self._chain(owner, previous_response_id)).items
         return []
+
+    async def _chain(self, owner: str, response_id: str) -> Entry:
+        """A chain's history: kept, or the kept one of the response before it carried on
+        by this response's own items, while every response it covers is unchanged; else
+        read whole (`history_cache.py`)."""
+        try:
+            kept = self._cache.get(owner, response_id)
+            if kept is not None and await self._unchanged(owner, kept):
+                return kept
+            stored = await self._store.get_response(owner, response_id)
+            before = self._cache.get(owner, stored.previous_response_id or "")
+            if (
+                stored.status in _SETTLED
+                and before is not None
+                and 0 < len(before.chain) < MAX_CHAIN
+                and await self._unchanged(owner, before)
+            ):
+                return self._chained(owner, before, [stored])
+            chain = await self._store.response_chain(owner, response_id)
+        except ResponseMissing:
+            raise InvalidRequestError(
+                f"Previous response with id '{response_id}' not found.",
+                code="previous_response_not_found",
+                param="previous_response_id",
+            ) from None
+        return self._chained(owner, None, chain)
+
+    async def _unchanged(self, owner: str, entry: Entry) -> bool:
+        found = await self._store.responses_version(owner, entry.chain)
+        return found == (len(entry.chain), entry.chain_bytes)
+
+    def _chained(self, owner: str, before: Entry | None, chain: list[StoredResponse]) -> Entry:
+        """`before`'s history (or none) and the items of `chain`'s responses, kept when
+        every response is settled (a response stored again would change it)."""
+        fresh: list[Item] = []
+        for stored in chain:
+            fresh += orjson.loads(stored.input_items)
+            fresh += orjson.loads(stored.body)["output"]
+        open_input(self._compactor.sealer, fresh, None)  # kept as the client sent them
+        size = footprint([b for stored in chain for b in (stored.input_items, stored.body)])
+        ids, chain_bytes = tuple(s.id for s in chain), sum(len(s.body) for s in chain)
+        if before is None:
+            entry = Entry(0, 0, fresh, size, chain=ids, chain_bytes=chain_bytes)
+        else:
+            entry = Entry(0, 0, [*before.items, *fresh], before.size + size, before.conversion,
+                          (*before.chain, *ids), before.chain_bytes + chain_bytes)  # fmt: skip
+        if all(stored.status in _SETTLED for stored in chain):
+            self._cache.put(owner, entry.chain[-1], entry)
+        return entry
 
     @staticmethod
     def _truncate(

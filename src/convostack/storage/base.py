@@ -272,6 +272,12 @@ class Store(FileStore, Protocol):
         """Raises ResponseMissing."""
         ...
 
+    async def responses_version(self, owner: str, response_ids: Sequence[str]) -> tuple[int, int]:
+        """How many of `response_ids` are the owner's stored responses, and the total size
+        of their bodies (from the index and the values' headers: no body is read), so a
+        kept chain is known unchanged: none deleted, none stored again."""
+        ...
+
     async def list_responses(
         self, owner: str, *, after: str | None, limit: int, order: Order, model: str | None
     ) -> ResponsePage:

@@ -545,6 +545,10 @@ class PostgresStore(PostgresFiles):
             raise ResponseMissing(response_id)
         return [responses.stored(r) for r in rows]
 
+    async def responses_version(self, owner: str, response_ids: Sequence[str]) -> tuple[int, int]:
+        row = await self._fetchrow(responses.VERSION, owner, list(response_ids))
+        return (row[0], row[1]) if row is not None else (0, 0)
+
     async def delete_response(self, owner: str, response_id: str) -> None:
         if await self._fetchrow(responses.DELETE, response_id, owner) is None:
             raise ResponseMissing(response_id)

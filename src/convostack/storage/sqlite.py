@@ -477,6 +477,13 @@ class SqliteStore(SqliteFiles):
             lambda conn: responses.response_chain(conn, owner, response_id)
         )
 
+    async def responses_version(self, owner: str, response_ids: Sequence[str]) -> tuple[int, int]:
+        def op(conn: sqlite3.Connection) -> tuple[int, int]:
+            return responses.responses_version(conn, owner, response_ids)
+
+        long = len(response_ids) > INLINE_HISTORY_ITEMS
+        return await (self._read_in_thread(op) if long else self._read(op))
+
     async def delete_response(self, owner: str, response_id: str) -> None:
         await self._write(lambda conn: responses.delete_response(conn, owner, response_id))
 

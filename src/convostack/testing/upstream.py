@@ -39,7 +39,7 @@ def text_of(content: Any) -> str:
     """The text of an item's or a chat message's content (a string or a list of parts)."""
     if isinstance(content, str):
         return content
-    return "".join(part["text"] if isinstance(part, dict) else part.text for part in content)
+    return "".join(part["text"] if isinstance(part, dict) else part.text for part in content or [])
 
 
 def listed_texts(client: openai.OpenAI, conversation_id: str) -> list[str]:

@@ -54,3 +54,24 @@ def test_another_replicas_appends_and_deletes_reach_the_model(
     # And b, which served a turn before a's last ones, sees them too.
     b.responses.create(model=FAKE_MODEL, conversation=conversation.id, input="b again")
     assert upstream.last_texts() == [*listed_texts(a, conversation.id)[:-2], "b again"]
+
+
+def test_a_chain_kept_by_one_replica_follows_a_delete_on_the_other(
+    two: tuple[Replica, Replica], upstream: Upstream
+) -> None:
+    a, b = (r.client for r in two)
+    previous = None
+    responses = []
+    for n in range(4):  # alternately on each replica: each keeps what it served
+        client = a if n % 2 == 0 else b
+        response = client.responses.create(
+            model=FAKE_MODEL, input=f"r{n}", previous_response_id=previous
+        )
+        responses.append(response)
+        previous = response.id
+    assert upstream.last_texts()[::2] == ["r0", "r1", "r2", "r3"]
+    a.responses.create(model=FAKE_MODEL, input="a again", previous_response_id=responses[2].id)
+    assert upstream.last_texts()[::2] == ["r0", "r1", "r2", "a again"]
+    b.responses.delete(responses[1].id)
+    a.responses.create(model=FAKE_MODEL, input="after", previous_response_id=responses[2].id)
+    assert upstream.last_texts() == ["r2", responses[2].output_text, "after"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+import pytest
 
 from convostack.testing.upstream import FAKE_MODEL as MODEL
 from convostack.testing.upstream import Upstream, listed_texts, text_of
@@ -108,3 +109,34 @@ def test_a_chain_sends_what_its_responses_hold_now(
     client.responses.delete(second.id)
     client.responses.create(model=MODEL, input="five", previous_response_id=third.id)
     assert upstream.last_texts() == ["three", "echo: three [5 messages]", "five"]
+
+
+def test_a_chain_kept_across_turns_carries_calls_and_branches(
+    client: openai.OpenAI, upstream: Upstream
+) -> None:
+    first = client.responses.create(model=MODEL, input="think hard")
+    second = client.responses.create(
+        model=MODEL, input="call lookup", tools=TOOLS, previous_response_id=first.id
+    )
+    (call,) = [item for item in second.output if item.type == "function_call"]
+    result: Any = [{"type": "function_call_output", "call_id": call.call_id, "output": "found"}]
+    third = client.responses.create(
+        model=MODEL, input=result, tools=TOOLS, previous_response_id=second.id
+    )
+    sent = upstream.last_messages()
+    assert [m["role"] for m in sent] == ["user", "assistant", "user", "assistant", "tool"]
+    assert sent[1]["reasoning_content"]
+    assert sent[4] == {"role": "tool", "tool_call_id": call.call_id, "content": "found"}
+    # Two turns from the same response (a branch) see the same history.
+    for text in ("left", "right"):
+        client.responses.create(model=MODEL, input=text, previous_response_id=third.id)
+        assert upstream.last_texts()[-1] == text
+        assert len(upstream.last_messages()) == 7
+    # The newest response of a kept chain deleted: continuing from it is a 404.
+    client.responses.delete(third.id)
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model=MODEL, input="gone", previous_response_id=third.id)
+    client.responses.create(model=MODEL, input="from second", previous_response_id=second.id)
+    assert [m["role"] for m in upstream.last_messages()] == [
+        "user", "assistant", "user", "assistant", "user",
+    ]  # fmt: skip
