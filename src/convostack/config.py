@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from convostack.auth import ApiKey, api_keys_input, check_unique
 from convostack.limits import (
+    DEFAULT_HISTORY_CACHE_BYTES,
     DEFAULT_MAX_CHAT_CHOICES,
     DEFAULT_MAX_INPUT_ITEMS,
     DEFAULT_MAX_ITEM_DATA_BYTES,
@@ -177,6 +178,14 @@ class Config(BaseModel):
         DEFAULT_MAX_ITEMS_PER_CONVERSATION,
         ge=1,
         description="Most items one conversation may hold; appending past it is a 400.",
+    )
+    history_cache_bytes: int = Field(
+        DEFAULT_HISTORY_CACHE_BYTES,
+        ge=0,
+        description="Memory (estimated) for conversations' histories kept between turns, "
+        "so a turn reads, parses and converts only the items new since the last one; "
+        "least recently used first out, checked against the database on every turn; "
+        "0 turns it off.",
     )
     max_tools: int = Field(
         DEFAULT_MAX_TOOLS,

@@ -22,6 +22,8 @@ from convostack.errors import InvalidRequestError
 
 DEFAULT_MAX_ITEM_TEXT_CHARS = 1_048_576
 DEFAULT_MAX_ITEMS_PER_CONVERSATION = 10_000
+# The memory kept for conversations' histories between turns (responses/history_cache.py).
+DEFAULT_HISTORY_CACHE_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_TOOLS = 128
 DEFAULT_MAX_OUTPUT_TOKENS = 131_072
 DEFAULT_MAX_CHAT_CHOICES = 8

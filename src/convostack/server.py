@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -88,6 +89,7 @@ def serve(
     )
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(stack.start())
+        settle_heap()
         # uvicorn re-raises the stop signal once it has shut down, which would end the
         # process with "killed by SIGTERM"; a stop we asked for is a clean exit, code 0.
         for stop_signal in (signal.SIGINT, signal.SIGTERM):
@@ -96,6 +98,15 @@ def serve(
             runner.run(_Server(server_config, on_started).serve(sockets))
         finally:
             runner.run(stack.close())
+
+
+def settle_heap() -> None:
+    """Once started: what start-up made (modules, schemas, the app) lives as long as the
+    process, so the collector stops scanning it (`gc.freeze`): a full collection then
+    walks only what serving made since, and stays short (it walked everything, 40-65 ms
+    here, a stall every request waiting at that moment paid)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _already_stopping(signum: int, frame: FrameType | None) -> None:

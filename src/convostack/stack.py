@@ -190,6 +190,7 @@ class Stack:
             compactor,
             observer=self.telemetry.observer,
             searcher=self.searcher,
+            history_cache_bytes=config.history_cache_bytes,
         )
         self.background = BackgroundResponses(
             self.store,

@@ -327,3 +327,52 @@ async def test_any_item_id_round_trips_and_keys_no_row_can_have_find_nothing(
         await store.list_responses(OWNER, after="resp_\x00", limit=5, order="asc", model=None)
     page_of = await store.list_responses(OWNER, after=None, limit=5, order="asc", model="m\x00")
     assert (page_of.ids, page_of.has_more) == ([], False)
+
+
+async def test_history_since_reads_what_was_appended_and_everything_after_a_delete(
+    store: Store,
+) -> None:
+    await _conversation(store, "conv_h", "a", "b")
+    whole = await store.history_since(OWNER, "conv_h", 0, 0)
+    assert (whole.next_seq, whole.deleted, whole.since) == (2, 0, 0)
+    assert whole.bodies == [b'{"id":"a"}', b'{"id":"b"}']
+    await store.append_items(OWNER, "conv_h", _items("c", "d"))
+    tail = await store.history_since(OWNER, "conv_h", 2, 0)
+    assert (tail.next_seq, tail.deleted, tail.since) == (4, 0, 2)
+    assert tail.bodies == [b'{"id":"c"}', b'{"id":"d"}']
+    unchanged = await store.history_since(OWNER, "conv_h", 4, 0)
+    assert (unchanged.next_seq, unchanged.since, unchanged.bodies) == (4, 4, [])
+    # A delete (even of an item the reader has not seen yet) changes the version: the
+    # whole history again.
+    await store.delete_item(OWNER, "conv_h", "a")
+    again = await store.history_since(OWNER, "conv_h", 4, 0)
+    assert (again.next_seq, again.deleted, again.since) == (4, 1, 0)
+    assert again.bodies == [b'{"id":"b"}', b'{"id":"c"}', b'{"id":"d"}']
+    # A version the reader cannot have seen (past the end) is read from the start.
+    assert (await store.history_since(OWNER, "conv_h", 9, 1)).since == 0
+    with pytest.raises(ConversationMissing):
+        await store.history_since(OTHER, "conv_h", 0, 0)
+    with pytest.raises(ConversationMissing):
+        await store.history_since(OWNER, "conv_none", 0, 0)
+
+
+async def test_responses_version_counts_the_owners_responses_and_their_sizes(
+    store: Store,
+) -> None:
+    ids = ["v0", "v1", "v2"]
+    for n, response_id in enumerate(ids):
+        await store.save_turn(
+            OWNER, Turn(None, [], _response(response_id, previous=ids[n - 1] if n else None))
+        )
+    sizes = [len(_response(i).body) for i in ids]
+    assert await store.responses_version(OWNER, ids) == (3, sum(sizes))
+    assert await store.responses_version(OWNER, [*ids, "unknown"]) == (3, sum(sizes))
+    assert await store.responses_version(OTHER, ids) == (0, 0)
+    assert await store.responses_version(OWNER, []) == (0, 0)
+    await store.delete_response(OWNER, "v1")
+    assert await store.responses_version(OWNER, ids) == (2, sizes[0] + sizes[2])
+    # Stored again (a new status, a new body): the size says so.
+    await store.save_turn(OWNER, Turn(None, [], _response("v2", previous="v1", status="failed")))
+    count, size = await store.responses_version(OWNER, ids)
+    assert (count, size) == (2, sizes[0] + len(_response("v2", status="failed").body))
+    assert size != sizes[0] + sizes[2]

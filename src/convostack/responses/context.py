@@ -147,70 +147,137 @@ def to_messages(
 ) -> list[JSONDict]:
     """Chat messages for items; `texts` are what the model read as the result of
     server-run calls whose item does not hold it (by item id)."""
-    messages: list[JSONDict] = []
-    pending_calls: list[JSONDict] = []
-    pending_results: list[JSONDict] = []  # of server-run calls, which carry their result
-    thoughts: list[str] = []  # reasoning, for the assistant message that follows it
+    conversion = Conversion(requests, texts)
+    conversion.add(items)
+    return conversion.finish()
 
-    def assistant(message: JSONDict) -> None:
-        if thoughts:  # the field engines' chat templates read (vLLM, llama.cpp)
-            message["reasoning_content"] = "\n".join(thoughts)
-            thoughts.clear()
-        messages.append(message)
 
-    def flush_calls() -> None:
-        if pending_calls:
-            assistant({"role": "assistant", "content": None, "tool_calls": list(pending_calls)})
-            pending_calls.clear()
-            messages.extend(pending_results)
-            pending_results.clear()
+class Conversion:
+    """`to_messages` that can stop and go on: the messages of the items added so far and
+    what is still pending (calls waiting for the message that closes them, reasoning
+    for the next assistant message), so that a long history already converted is
+    carried on with its new items alone (`history_cache.py`). `unresolved`: approval
+    responses whose request was not among the requests known (`requests`)."""
 
-    for item in items:
+    def __init__(
+        self, requests: dict[str, Item] | None = None, texts: dict[str, str] | None = None
+    ):
+        self.requests = requests or {}
+        self.texts = texts or {}
+        self.messages: list[JSONDict] = []
+        self.pending_calls: list[JSONDict] = []
+        self.pending_results: list[JSONDict] = []  # of server-run calls, with their result
+        self.thoughts: list[str] = []  # reasoning, for the assistant message that follows
+        self.unresolved: set[str] = set()
+        self.items = 0  # how many items were added
+        self.compactions = 0  # how many of them are compaction items
+
+    def copy(self, requests: dict[str, Item] | None = None) -> Conversion:
+        """An independent copy (the message dicts are shared: none is ever changed)."""
+        other = Conversion(self.requests if requests is None else requests, self.texts)
+        other.messages = list(self.messages)
+        other.pending_calls = list(self.pending_calls)
+        other.pending_results = list(self.pending_results)
+        other.thoughts = list(self.thoughts)
+        other.unresolved = set(self.unresolved)
+        other.items = self.items
+        other.compactions = self.compactions
+        return other
+
+    def finish(self) -> list[JSONDict]:
+        self._flush_calls()
+        return self.messages
+
+    def _assistant(self, message: JSONDict) -> None:
+        if self.thoughts:  # the field engines' chat templates read (vLLM, llama.cpp)
+            message["reasoning_content"] = "\n".join(self.thoughts)
+            self.thoughts.clear()
+        self.messages.append(message)
+
+    def _flush_calls(self) -> None:
+        if self.pending_calls:
+            self._assistant(
+                {"role": "assistant", "content": None, "tool_calls": list(self.pending_calls)}
+            )
+            self.pending_calls.clear()
+            self.messages.extend(self.pending_results)
+            self.pending_results.clear()
+
+    def add(self, items: Iterable[Item]) -> None:
+        for item in items:
+            self.items += 1
+            self._add(item)
+
+    def _add(self, item: Item) -> None:
         kind = item.get("type", "message")
         if kind in ("function_call", "custom_tool_call"):
-            pending_calls.append(_client_call(item))
-            continue
+            self.pending_calls.append(_client_call(item))
+            return
         if kind == "mcp_call":
-            pending_calls.append(_tool_call(item["id"], item["name"], item.get("arguments", "")))
-            pending_results.append(
+            self.pending_calls.append(
+                _tool_call(item["id"], item["name"], item.get("arguments", ""))
+            )
+            self.pending_results.append(
                 {"role": "tool", "tool_call_id": item["id"], "content": _mcp_result(item)}
             )
-            continue
+            return
         if kind == "file_search_call":
             arguments = orjson.dumps({"queries": item.get("queries") or []}).decode()
-            pending_calls.append(_tool_call(item["id"], "file_search", arguments))
-            read = (texts or {}).get(item["id"]) or search_text(item.get("results"))
-            pending_results.append({"role": "tool", "tool_call_id": item["id"], "content": read})
-            continue
+            self.pending_calls.append(_tool_call(item["id"], "file_search", arguments))
+            read = self.texts.get(item["id"]) or search_text(item.get("results"))
+            self.pending_results.append(
+                {"role": "tool", "tool_call_id": item["id"], "content": read}
+            )
+            return
         if kind == "mcp_approval_response":
-            denial = _denial(item, requests or {})
+            request_id = item.get("approval_request_id") or ""
+            if not item.get("approve") and request_id not in self.requests:
+                self.unresolved.add(request_id)
+            denial = _denial(item, self.requests)
             if denial is not None:
-                pending_calls.append(denial[0])
-                pending_results.append(denial[1])
-            continue
+                self.pending_calls.append(denial[0])
+                self.pending_results.append(denial[1])
+            return
         if kind == "reasoning":
             thought = reasoning_text(item)
             if thought:
-                thoughts.append(thought)
-            continue
-        flush_calls()
+                self.thoughts.append(thought)
+            return
+        if kind == "compaction":
+            self.compactions += 1
+        self._flush_calls()
         if kind == "message":
             role = item["role"]
             text = _single_text(role, item["content"])
             if role == "assistant":
-                assistant({"role": "assistant", "content": _text_of(item["content"])
-                           if text is None else text})  # fmt: skip
+                self._assistant({"role": "assistant", "content": _text_of(item["content"])
+                                 if text is None else text})  # fmt: skip
             elif text is not None:  # the usual shape, converted without the general walk
-                messages.append({"role": role, "content": text})
+                self.messages.append({"role": role, "content": text})
             else:
-                messages.append({"role": role, "content": _user_content(item["content"])})
+                self.messages.append({"role": role, "content": _user_content(item["content"])})
         elif kind in ("function_call_output", "custom_tool_call_output"):
-            messages.append(
+            self.messages.append(
                 {"role": "tool", "tool_call_id": item.get("call_id", ""),
                  "content": _text_of(item.get("output"))}
             )  # fmt: skip
-    flush_calls()
-    return messages
+
+
+def convert_history(history: list[Item], prefix: Conversion | None = None) -> Conversion:
+    """The history's messages, not finished, with the approval requests of the history
+    alone; carried on from `prefix` (a conversion of the first `prefix.items` items)
+    when one is given and still holds (an approval it answered without its request
+    does not find that request among the new items)."""
+    if prefix is not None and prefix.items <= len(history):
+        tail = history[prefix.items :]
+        tail_requests = approval_requests(tail)
+        if not prefix.unresolved & tail_requests.keys():
+            conversion = prefix.copy({**prefix.requests, **tail_requests})
+            conversion.add(tail)
+            return conversion
+    conversion = Conversion(approval_requests(history))
+    conversion.add(history)
+    return conversion
 
 
 def chat_request(
@@ -220,11 +287,18 @@ def chat_request(
     new_input: list[Item],
     tools: list[JSONDict] | None = None,
     tool_choice: Any = None,
+    converted: Conversion | None = None,
 ) -> JSONDict:
     """The provider request for one turn: `tools` are the chat functions offered, and
-    `tool_choice` the chat form of the request's choice."""
-    requests = approval_requests(history, new_input)
-    messages = to_messages(history, requests)
+    `tool_choice` the chat form of the request's choice; `converted`, when given, is
+    `history` already converted (`convert_history`)."""
+    input_requests = approval_requests(new_input)
+    if converted is not None and not converted.unresolved & input_requests.keys():
+        requests = {**converted.requests, **input_requests}
+        messages = converted.copy().finish()
+    else:
+        requests = approval_requests(history, new_input)
+        messages = to_messages(history, requests)
     if body.instructions:
         messages.append({"role": "system", "content": body.instructions})
     messages += to_messages(new_input, requests)

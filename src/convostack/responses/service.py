@@ -28,11 +28,13 @@ from convostack.errors import (
     store_unavailable_message,
 )
 from convostack.ids import MAX_ID_LENGTH, check_id
+from convostack.limits import DEFAULT_HISTORY_CACHE_BYTES
 from convostack.observability.hooks import NOT_OBSERVED, Observer
 from convostack.providers.base import JSONDict
 from convostack.providers.router import ModelRouter
 from convostack.responses.compact import CompactService
 from convostack.responses.compaction import Compactor
+from convostack.responses.history_cache import HistoryCache
 from convostack.responses.models import ResponseCreate
 from convostack.responses.moderation import mode, moderate, text_of
 from convostack.responses.output import Event, usage_object
@@ -92,6 +94,7 @@ class ResponseService:
         compactor: Compactor | None = None,
         observer: Observer = NOT_OBSERVED,
         searcher: Any = None,
+        history_cache_bytes: int = DEFAULT_HISTORY_CACHE_BYTES,
     ):
         self._store = store
         self._models = models
@@ -113,6 +116,7 @@ class ResponseService:
             self.mcp_sessions,
             self._compactor,
             searcher,
+            HistoryCache(history_cache_bytes),
         )
         self.compaction = CompactService(self._preparer, conversations, models, self._compactor)
 

@@ -25,8 +25,15 @@ from convostack.providers.base import JSONDict
 from convostack.providers.router import ModelRouter, Route
 from convostack.providers.tokens import count_tokens
 from convostack.responses.compaction import CompactionPlan, Compactor
-from convostack.responses.context import chat_request, estimate_tokens, to_messages
+from convostack.responses.context import (
+    Conversion,
+    chat_request,
+    convert_history,
+    estimate_tokens,
+    to_messages,
+)
 from convostack.responses.envelope import response_object
+from convostack.responses.history_cache import Entry, HistoryCache, footprint
 from convostack.responses.models import (
     AllowedToolsChoice,
     FunctionToolChoice,
@@ -40,7 +47,7 @@ from convostack.responses.tools import ToolBox, check_tools
 from convostack.responses.tools.base import PrepareContext
 from convostack.responses.tools.mcp_pool import McpSessionPool
 from convostack.responses.tools.settings import ToolSettings
-from convostack.storage.base import ConversationMissing, ResponseMissing, Store
+from convostack.storage.base import ConversationMissing, ResponseMissing, Store, StoredResponse
 
 
 class TurnClaim(Protocol):
@@ -110,6 +117,11 @@ INLINE_ITEMS = 1000
 
 
 _RESULTS = ("function_call_output", "custom_tool_call_output")
+# A stored response in one of these is not stored again; a chain's history is kept only
+# when all of its responses are. A chain longer than MAX_CHAIN is read whole (the store
+# cuts it there).
+_SETTLED = frozenset(("completed", "incomplete", "failed", "cancelled"))
+MAX_CHAIN = 10_000
 
 
 def parse_items(bodies: list[bytes]) -> list[Item]:
@@ -258,7 +270,9 @@ class TurnPreparer:
         sessions: McpSessionPool,
         compactor: Compactor,
         searcher: Any = None,
+        history_cache: HistoryCache | None = None,
     ):
+        self._cache = history_cache or HistoryCache()
         self._searcher = searcher
         self._store = store
         self._conversations = conversations
@@ -313,10 +327,18 @@ class TurnPreparer:
         route = await self._models.resolve(model)
         input_items = await self._conversations.prepare_items(owner, raw_input, "input")
         previous = body.previous_response_id
+        entry: Entry | None = None
         if local is not None and previous is not None and previous in local:
             history = local[previous]
+            open_input(self._compactor.sealer, history, None)  # kept as the client sent them
+        elif conversation_id is not None:
+            entry = await self._conversation(owner, conversation_id)
+            history = entry.items
+        elif previous is not None:
+            entry = await self._chain(owner, previous)
+            history = entry.items
         else:
-            history = await self.history(owner, conversation_id, previous)
+            history = []
         if conversation_id is not None:
             # The turn appends its input and at least one output item.
             self._conversations.limits.check_conversation_size(
@@ -349,9 +371,19 @@ class TurnPreparer:
                 await tools.close()
                 raise
 
+        converted = await self._converted(entry)
+        plain = (
+            converted is not None
+            and not converted.compactions
+            and all(item.get("type") != "compaction" for item in new_input)
+        )
+
         def build(drop: int | None = None) -> tuple[int, JSONDict, CompactionPlan | None]:
             # What the model sees: a summary stands for the items it covers.
-            seen_history, seen_input, summary = self._compactor.views(history, new_input)
+            if plain:  # no compaction anywhere: the views are the items themselves
+                seen_history, seen_input, summary = history, new_input, None
+            else:
+                seen_history, seen_input, summary = self._compactor.views(history, new_input)
             if drop is None:
                 dropped, kept = self._truncate(body, route, seen_history, seen_input)
             else:
@@ -364,6 +396,7 @@ class TurnPreparer:
                 seen_input,
                 tools.chat_tools(),
                 tools.chat_tool_choice(_chat_choice(body.tool_choice)),
+                converted if kept is history else None,
             )
             plan = self._compactor.plan(
                 _compact_threshold(body, route), history, kept, summary, request
@@ -372,12 +405,14 @@ class TurnPreparer:
 
         self._compactor.check(new_input, "input")
         open_input(self._compactor.sealer, new_input, "input")
-        open_input(self._compactor.sealer, history, None)  # kept as the client sent them
-
         # A long history takes milliseconds per thousand items to turn into messages:
-        # done in a thread, the loop serves other requests meanwhile.
+        # done in a thread, the loop serves other requests meanwhile (unless it was
+        # converted already and is what the model sees: no summary, nothing dropped).
+        whole = not plain or (body.truncation == "auto" and bool(route.model.context_length))
+        work = len(new_input) + (len(history) if whole else 0)
+
         async def built(drop: int | None = None) -> tuple[int, JSONDict, CompactionPlan | None]:
-            if len(history) + len(new_input) > INLINE_ITEMS:
+            if work > INLINE_ITEMS or (drop is not None and len(history) > INLINE_ITEMS):
                 return await asyncio.to_thread(build, drop)
             return build(drop)
 
@@ -409,32 +444,105 @@ class TurnPreparer:
             history=history,
         )
 
+    async def _conversation(self, owner: str, conversation_id: str) -> Entry:
+        """The conversation's history: the cached one carried on by the items appended
+        since, or read again (`history_cache.py`)."""
+        cached = self._cache.get(owner, conversation_id)
+        try:
+            read = await self._store.history_since(
+                owner,
+                conversation_id,
+                cached.next_seq if cached else 0,
+                cached.deleted if cached else 0,
+            )
+        except ConversationMissing:
+            self._cache.discard(owner, conversation_id)
+            raise conversation_not_found(conversation_id) from None
+        if len(read.bodies) > INLINE_ITEMS:
+            fresh = await asyncio.to_thread(parse_items, read.bodies)
+        else:
+            fresh = parse_items(read.bodies)
+        open_input(self._compactor.sealer, fresh, None)  # kept as the client sent them
+        size = footprint(read.bodies)
+        if cached is not None and read.since == cached.next_seq:  # only appends since
+            items = [*cached.items, *fresh] if fresh else cached.items
+            entry = Entry(read.next_seq, read.deleted, items, cached.size + size,
+                          cached.conversion)  # fmt: skip
+        else:
+            entry = Entry(read.next_seq, read.deleted, fresh, size)
+        self._cache.put(owner, conversation_id, entry)
+        return entry
+
+    async def _converted(self, entry: Entry | None) -> Conversion | None:
+        """The entry's history as chat messages, carried on from what was converted
+        before; kept in the entry for the next turn."""
+        if entry is None:
+            return None
+        done = entry.conversion.items if entry.conversion is not None else 0
+        if len(entry.items) - done > INLINE_ITEMS:
+            converted = await asyncio.to_thread(convert_history, entry.items, entry.conversion)
+        else:
+            converted = convert_history(entry.items, entry.conversion)
+        entry.conversion = converted
+        return converted
+
     async def history(
         self, owner: str, conversation_id: str | None, previous_response_id: str | None
     ) -> list[Item]:
         if conversation_id is not None:
-            try:
-                bodies = await self._store.all_items(owner, conversation_id)
-            except ConversationMissing:
-                raise conversation_not_found(conversation_id) from None
-            if len(bodies) > INLINE_ITEMS:
-                return await asyncio.to_thread(parse_items, bodies)
-            return parse_items(bodies)
+            return (await self._conversation(owner, conversation_id)).items
         if previous_response_id is not None:
-            try:
-                chain = await self._store.response_chain(owner, previous_response_id)
-            except ResponseMissing:
-                raise InvalidRequestError(
-                    f"Previous response with id '{previous_response_id}' not found.",
-                    code="previous_response_not_found",
-                    param="previous_response_id",
-                ) from None
-            history: list[Item] = []
-            for stored in chain:
-                history += orjson.loads(stored.input_items)
-                history += orjson.loads(stored.body)["output"]
-            return history
+            return (await self._chain(owner, previous_response_id)).items
         return []
+
+    async def _chain(self, owner: str, response_id: str) -> Entry:
+        """A chain's history: kept, or the kept one of the response before it carried on
+        by this response's own items, while every response it covers is unchanged; else
+        read whole (`history_cache.py`)."""
+        try:
+            kept = self._cache.get(owner, response_id)
+            if kept is not None and await self._unchanged(owner, kept):
+                return kept
+            stored = await self._store.get_response(owner, response_id)
+            before = self._cache.get(owner, stored.previous_response_id or "")
+            if (
+                stored.status in _SETTLED
+                and before is not None
+                and 0 < len(before.chain) < MAX_CHAIN
+                and await self._unchanged(owner, before)
+            ):
+                return self._chained(owner, before, [stored])
+            chain = await self._store.response_chain(owner, response_id)
+        except ResponseMissing:
+            raise InvalidRequestError(
+                f"Previous response with id '{response_id}' not found.",
+                code="previous_response_not_found",
+                param="previous_response_id",
+            ) from None
+        return self._chained(owner, None, chain)
+
+    async def _unchanged(self, owner: str, entry: Entry) -> bool:
+        found = await self._store.responses_version(owner, entry.chain)
+        return found == (len(entry.chain), entry.chain_bytes)
+
+    def _chained(self, owner: str, before: Entry | None, chain: list[StoredResponse]) -> Entry:
+        """`before`'s history (or none) and the items of `chain`'s responses, kept when
+        every response is settled (a response stored again would change it)."""
+        fresh: list[Item] = []
+        for stored in chain:
+            fresh += orjson.loads(stored.input_items)
+            fresh += orjson.loads(stored.body)["output"]
+        open_input(self._compactor.sealer, fresh, None)  # kept as the client sent them
+        size = footprint([b for stored in chain for b in (stored.input_items, stored.body)])
+        ids, chain_bytes = tuple(s.id for s in chain), sum(len(s.body) for s in chain)
+        if before is None:
+            entry = Entry(0, 0, fresh, size, chain=ids, chain_bytes=chain_bytes)
+        else:
+            entry = Entry(0, 0, [*before.items, *fresh], before.size + size, before.conversion,
+                          (*before.chain, *ids), before.chain_bytes + chain_bytes)  # fmt: skip
+        if all(stored.status in _SETTLED for stored in chain):
+            self._cache.put(owner, entry.chain[-1], entry)
+        return entry
 
     @staticmethod
     def _truncate(

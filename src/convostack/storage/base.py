@@ -51,6 +51,18 @@ class ItemPage:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryRead:
+    """A conversation's items read from `since` on (`Store.history_since`), and its
+    version: `next_seq` items ever appended, `deleted` of them deleted since. Items are
+    only ever appended or deleted, so the pair names one state of the history."""
+
+    next_seq: int
+    deleted: int
+    since: int  # the sequence number the bodies start from (0: the whole history)
+    bodies: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredResponse:
     id: str
     created_at: int
@@ -226,6 +238,16 @@ class Store(FileStore, BackgroundStore, WebhookStore, Protocol):
         """Every item of the conversation, oldest first. Raises ConversationMissing."""
         ...
 
+    async def history_since(
+        self, owner: str, conversation_id: str, next_seq: int, deleted: int
+    ) -> HistoryRead:
+        """The live items appended from sequence number `next_seq` on, oldest first, when
+        the conversation still has the `deleted` deletions a reader saw at `next_seq`
+        (only appends since); else every live item (`since` 0). The bodies are those
+        of the version returned, or of an older one when a delete came between (then
+        the version returned is the older one too). Raises ConversationMissing."""
+        ...
+
     async def save_turn(self, owner: str, turn: Turn, *, max_items: int | None = None) -> None:
         """Appends the turn's items and stores its response in one transaction.
 
@@ -250,6 +272,12 @@ class Store(FileStore, BackgroundStore, WebhookStore, Protocol):
 
     async def delete_response(self, owner: str, response_id: str) -> None:
         """Raises ResponseMissing."""
+        ...
+
+    async def responses_version(self, owner: str, response_ids: Sequence[str]) -> tuple[int, int]:
+        """How many of `response_ids` are the owner's stored responses, and the total size
+        of their bodies (from the index and the values' headers: no body is read), so a
+        kept chain is known unchanged: none deleted, none stored again."""
         ...
 
     async def list_responses(

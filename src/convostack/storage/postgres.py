@@ -44,6 +44,7 @@ from convostack.storage.base import (
     ConversationRow,
     CursorMissing,
     DuplicateItemId,
+    HistoryRead,
     ItemMissing,
     ItemPage,
     NewItem,
@@ -505,6 +506,14 @@ class PostgresStore(PostgresBackground):
         bodies: list[bytes] = row[0]
         return bodies
 
+    async def history_since(
+        self, owner: str, conversation_id: str, next_seq: int, deleted: int
+    ) -> HistoryRead:
+        row = await self._fetchrow(sql.HISTORY_SINCE, conversation_id, owner, next_seq, deleted)
+        if row is None:
+            raise ConversationMissing(conversation_id)
+        return HistoryRead(row[0], row[1], row[2], row[3])
+
     async def save_turn(self, owner: str, turn: Turn, *, max_items: int | None = None) -> None:
         if turn.conversation_id is None:
             if turn.response is not None:
@@ -535,6 +544,10 @@ class PostgresStore(PostgresBackground):
         if not rows or rows[-1][0] != response_id:
             raise ResponseMissing(response_id)
         return [responses.stored(r) for r in rows]
+
+    async def responses_version(self, owner: str, response_ids: Sequence[str]) -> tuple[int, int]:
+        row = await self._fetchrow(responses.VERSION, owner, list(response_ids))
+        return (row[0], row[1]) if row is not None else (0, 0)
 
     async def delete_response(self, owner: str, response_id: str) -> None:
         if await self._fetchrow(responses.DELETE, response_id, owner) is None:

@@ -165,6 +165,18 @@ SELECT ARRAY(
     SELECT body FROM items WHERE conversation_id = $1 AND body IS NOT NULL ORDER BY seq
 ) FROM conversations WHERE id = $1 AND owner = $2"""
 
+# One statement, one snapshot: the version (items ever appended, and deleted: the
+# appended ones not live) and the live items from $3 on when $4 deletions are still all
+# there are (else from 0).
+HISTORY_SINCE = """
+SELECT c.next_seq, c.next_seq - c.live_items, s.since, ARRAY(
+    SELECT body FROM items
+    WHERE conversation_id = $1 AND body IS NOT NULL AND seq >= s.since ORDER BY seq
+) FROM conversations c
+CROSS JOIN LATERAL (SELECT CASE WHEN c.next_seq - c.live_items = $4::bigint
+                               AND c.next_seq >= $3::bigint THEN $3::bigint ELSE 0 END) s(since)
+WHERE c.id = $1 AND c.owner = $2"""
+
 ITEM_COUNT = "SELECT live_items FROM conversations WHERE id = $1 AND owner = $2"
 
 EXISTING_IDS = "SELECT id FROM items WHERE conversation_id = $1 AND id = ANY($2::bytea[])"

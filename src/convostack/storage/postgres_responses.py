@@ -28,6 +28,9 @@ GET = f"SELECT {_COLUMNS} FROM responses WHERE id = $1 AND owner = $2"
 
 DELETE = "DELETE FROM responses WHERE id = $1 AND owner = $2 RETURNING id"
 
+VERSION = """SELECT count(*), coalesce(sum(octet_length(body)), 0) FROM responses
+WHERE owner = $1 AND id = ANY($2::text[])"""
+
 # One recursive query walks the whole chain, however long, oldest first. Each step
 # carries its row, so no join with the whole table follows; the walk stays within the
 # owner's responses and stops at a deleted one.

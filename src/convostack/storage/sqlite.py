@@ -28,6 +28,7 @@ from convostack.storage.base import (
     ConversationRow,
     CursorMissing,
     DuplicateItemId,
+    HistoryRead,
     ItemMissing,
     ItemPage,
     NewItem,
@@ -438,6 +439,27 @@ class SqliteStore(SqliteBackground):
             return await self._read(items)
         return await self._read_in_thread(whole)
 
+    async def history_since(
+        self, owner: str, conversation_id: str, next_seq: int, deleted: int
+    ) -> HistoryRead:
+        # Two statements, each its own snapshot: the version first, and the items bounded
+        # by it, so an append from another process between them is not read, and a delete
+        # leaves the older version (which the next read will not match).
+        ever, gone = await self._read(lambda conn: _size(conn, owner, conversation_id))
+        since = next_seq if gone == deleted and next_seq <= ever else 0
+
+        def items(conn: sqlite3.Connection) -> list[bytes]:
+            rows = conn.execute(
+                "SELECT body FROM items WHERE conversation_id = ? AND seq >= ? AND seq < ? "
+                "AND body IS NOT NULL ORDER BY seq",
+                (conversation_id, since, ever),
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        inline = ever - since <= INLINE_HISTORY_ITEMS
+        bodies = await (self._read(items) if inline else self._read_in_thread(items))
+        return HistoryRead(ever, gone, since, bodies)
+
     async def save_turn(self, owner: str, turn: Turn, *, max_items: int | None = None) -> None:
         def op(conn: sqlite3.Connection) -> None:
             if turn.conversation_id is not None:
@@ -454,6 +476,13 @@ class SqliteStore(SqliteBackground):
         return await self._read_in_thread(
             lambda conn: responses.response_chain(conn, owner, response_id)
         )
+
+    async def responses_version(self, owner: str, response_ids: Sequence[str]) -> tuple[int, int]:
+        def op(conn: sqlite3.Connection) -> tuple[int, int]:
+            return responses.responses_version(conn, owner, response_ids)
+
+        long = len(response_ids) > INLINE_HISTORY_ITEMS
+        return await (self._read_in_thread(op) if long else self._read(op))
 
     async def delete_response(self, owner: str, response_id: str) -> None:
         await self._write(lambda conn: responses.delete_response(conn, owner, response_id))

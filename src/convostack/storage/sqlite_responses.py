@@ -4,6 +4,9 @@ connection, inside the transaction its worker opened."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+
+import orjson
 
 from convostack.storage import sqlite_pages as pages
 from convostack.storage.base import (
@@ -71,6 +74,17 @@ def response_chain(conn: sqlite3.Connection, owner: str, response_id: str) -> li
     if not rows or rows[-1][0] != response_id:
         raise ResponseMissing(response_id)
     return [_row(r) for r in rows]
+
+
+def responses_version(
+    conn: sqlite3.Connection, owner: str, response_ids: Sequence[str]
+) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT count(*), coalesce(sum(length(body)), 0) FROM responses "
+        "WHERE owner = ? AND id IN (SELECT value FROM json_each(?))",
+        (owner, orjson.dumps(list(response_ids)).decode()),
+    ).fetchone()
+    return row[0], row[1]
 
 
 def delete_response(conn: sqlite3.Connection, owner: str, response_id: str) -> None:
