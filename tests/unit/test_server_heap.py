@@ -1,5 +1,5 @@
 """`serve` freezes start-up's heap once the stack is up, so full collections walk only
-what serving made since (bench/RESULTS.md, issue 20: 40-65 ms stalls before, 5-7 after)."""
+what serving made since (bench/RESULTS.md, issue 20: 40-65 ms stalls before, 0.4-7 after)."""
 
 from __future__ import annotations
 
