@@ -12,7 +12,8 @@ import yaml
 
 from convostack import __version__
 from convostack.cli_options import config_option
-from convostack.config import Config, ConfigError, load_config
+from convostack.config import Config, load_config
+from convostack.config_sources import ConfigError
 from convostack.recordings_cli import recordings
 from convostack.terminal import commands as terminal_commands
 

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from convostack.auth import ApiKey, api_keys_input, check_unique
+from convostack.config_sources import ENV_PREFIX, ConfigError, explain, from_env, read_file
 from convostack.limits import (
     DEFAULT_HISTORY_CACHE_BYTES,
     DEFAULT_MAX_CHAT_CHOICES,
@@ -26,7 +26,6 @@ from convostack.limits import (
     DEFAULT_MAX_TOOLS,
     Limits,
 )
-from convostack.redaction import strip_userinfo
 from convostack.responses.tools.settings import (
     DEFAULT_MAX_TOOL_ITERATIONS,
     DEFAULT_MCP_SESSION_IDLE_SECONDS,
@@ -41,15 +40,9 @@ from convostack.responses.webhooks import WebhookEndpoint
 if TYPE_CHECKING:
     from convostack.connections import ConnectionLimits
 
-ENV_PREFIX = "CONVOSTACK_"
-
 
 def default_home() -> Path:
     return Path(os.environ.get("CONVOSTACK_HOME") or Path.home() / ".convostack").expanduser()
-
-
-class ConfigError(Exception):
-    """A configuration that cannot work, with a message that says how to fix it."""
 
 
 class Config(BaseModel):
@@ -524,34 +517,9 @@ def _base64_bytes(value: str) -> bytes:
         return b""
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in Config.model_fields:
-        value = environ.get(ENV_PREFIX + name.upper())
-        if value is not None and value != "":
-            out[name] = value
-    return out
-
-
-def _from_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"Cannot read config file {path}: {exc.strerror}.") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"Config file {path} must hold a mapping of settings, e.g. 'port: 8321'.")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
-
-
 def file_settings(path: Path) -> dict[str, Any]:
     """The settings a YAML config file holds, not yet validated (ConfigError if unreadable)."""
-    return _from_file(path)
+    return read_file(path)
 
 
 def load_config(
@@ -565,8 +533,8 @@ def load_config(
         config_file = Path(environ[ENV_PREFIX + "CONFIG"])
     layers: list[tuple[str, dict[str, Any]]] = []
     if config_file is not None:
-        layers.append((f"config file {config_file}", _from_file(config_file)))
-    layers.append(("environment", _from_env(environ)))
+        layers.append((f"config file {config_file}", read_file(config_file)))
+    layers.append(("environment", from_env(environ, Config.model_fields)))
     layers.append(("command line", {k: v for k, v in (overrides or {}).items() if v is not None}))
     merged: dict[str, Any] = {}
     source: dict[str, str] = {}
@@ -577,30 +545,4 @@ def load_config(
         # Environment values are strings; lax mode turns "8321" into 8321.
         return Config.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, source)) from None
-
-
-def _explain(exc: ValidationError, source: Mapping[str, str]) -> str:
-    lines = ["Invalid configuration:"]
-    for err in exc.errors(include_url=False):
-        name = ".".join(str(p) for p in err["loc"]) or "(root)"
-        top = str(err["loc"][0]) if err["loc"] else ""
-        if err["type"] == "extra_forbidden":
-            known = ", ".join(sorted(Config.model_fields))
-            lines.append(
-                f"  - unknown setting '{name}' (from {source.get(top, '?')}); known: {known}"
-            )
-            continue
-        where = source.get(top, "defaults")
-        env = ENV_PREFIX + top.upper()
-        # Keys are never shown; a URL's userinfo (a password) is blanked.
-        shown = (
-            "<not shown: it holds keys>"
-            if top == "api_keys"
-            else strip_userinfo(repr(err.get("input")))
-        )
-        lines.append(
-            f"  - {name} = {shown} (from {where}): {err['msg']}. "
-            f"Set it with --{top.replace('_', '-')}, {env}, or '{top}:' in the config file."
-        )
-    return "\n".join(lines)
+        raise ConfigError(explain(exc, source, Config.model_fields)) from None

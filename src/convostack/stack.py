@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import unquote, urlsplit
 
-from convostack.config import Config, ConfigError
+from convostack.config import Config
+from convostack.config_sources import ConfigError
 from convostack.conversations.service import ConversationService
 from convostack.files.expiry import FileExpiry
 from convostack.files.service import FileService

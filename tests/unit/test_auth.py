@@ -27,7 +27,8 @@ from convostack.auth import (
     warn_if_open,
 )
 from convostack.cli import main
-from convostack.config import ConfigError, load_config
+from convostack.config import load_config
+from convostack.config_sources import ConfigError
 from convostack.http import PRINCIPAL_SCOPE_KEY
 from convostack.limits import RateLimiter
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from convostack.config import ConfigError, load_config
+from convostack.config import load_config
+from convostack.config_sources import ConfigError
 from convostack.stack import provider_settings
 
 

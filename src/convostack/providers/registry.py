@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from convostack.config import ConfigError
+from convostack.config_sources import ConfigError
 from convostack.providers.base import InferenceProvider
 from convostack.providers.settings import (
     EmbeddedEmbeddingsSettings,

@@ -13,7 +13,8 @@ import click
 import orjson
 
 from convostack.cli_options import config_option
-from convostack.config import Config, ConfigError, load_config
+from convostack.config import Config, load_config
+from convostack.config_sources import ConfigError
 from convostack.http import DEFAULT_PRINCIPAL
 from convostack.storage.base import ConversationMissing, Store
 
