@@ -45,8 +45,17 @@ def _poll(client: openai.OpenAI, response_id: str, until: str) -> Response:
         time.sleep(0.05)
 
 
-def test_a_killed_server_leaves_no_turn_in_progress(upstream: Upstream, tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'background.db'}"
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each backend (PostgreSQL's is skipped without a server)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'background.db'}"
+        return
+    with schema_for_test(request.config) as url:
+        yield url
+
+
+def test_a_killed_server_leaves_no_turn_in_progress(upstream: Upstream, db: str) -> None:
     with replica(db, upstream.url, ENV) as first:
         conversation = first.client.conversations.create()
         queued = first.client.responses.create(
@@ -65,8 +74,7 @@ def test_a_killed_server_leaves_no_turn_in_progress(upstream: Upstream, tmp_path
         assert _poll(second.client, again.id, "completed").output_text.startswith("echo: hi")
 
 
-def test_the_queue_survives_a_restart(upstream: Upstream, tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'queue.db'}"
+def test_the_queue_survives_a_restart(upstream: Upstream, db: str) -> None:
     with replica(db, upstream.url, {**ENV, "CONVOSTACK_BACKGROUND_CONCURRENCY": "0"}) as first:
         queued = first.client.responses.create(model=MODEL, input="later", background=True)
         time.sleep(0.5)  # this process runs none
