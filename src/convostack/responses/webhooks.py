@@ -94,7 +94,13 @@ class Webhooks:
         (self._queue if self._endpoints else self._dropping).start()
 
     async def close(self) -> None:
-        await self._queue.close()
+        # Deliveries cut short are due again at once (for the next server), not after
+        # their lease: only a process that dies leaves its lease to run out.
+        for job in await self._queue.close():
+            try:
+                await self._store.settle_webhook(job, job.delivered, int(time.time()))
+            except StoreUnavailable as exc:
+                log.warning("webhook of %s left to its lease: %s", job.response_id, exc)
         await self._dropping.close()
         if self._session is not None:
             await self._session.close()
