@@ -67,4 +67,21 @@ async def test_the_wal_stays_bounded_under_steady_writes(
     finally:
         await store.close()
     # Its descriptor is closed with the store, after the connections (POSIX locks).
-    assert store._checkpointer._database_fd is None
+    assert store._checkpointer._database_file is None
+    assert not worker._SharedFile._open
+
+
+async def test_stores_on_one_file_share_its_descriptor_until_the_last_closes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shared.db"
+    first, second = SqliteStore(path), SqliteStore(path)
+    await first.start()
+    await second.start()
+    shared = first._checkpointer._database_file
+    assert shared is not None
+    assert shared is second._checkpointer._database_file
+    await first.close()
+    os.fstat(shared.fd)  # still open: the second store's locks are still the process's
+    await second.close()
+    assert not worker._SharedFile._open

@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -393,7 +393,7 @@ class Checkpointer:
     def __init__(self, name: str, connect: Callable[[], sqlite3.Connection], database: str):
         self._connect = connect
         self._database = database
-        self._database_fd: int | None = None
+        self._database_file: _SharedFile | None = None
         self._wanted = threading.Event()
         self._stopping = False
         # Held while a checkpoint runs here (the loop's own checkpoint waits for it).
@@ -401,6 +401,8 @@ class Checkpointer:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
+        """Start the thread (the database file exists by now: the writer made it)."""
+        self._database_file = _SharedFile.open(self._database)
         self._thread.start()
 
     def request(self) -> None:
@@ -437,20 +439,57 @@ class Checkpointer:
         conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
 
     def _sync_database(self) -> None:
+        if self._database_file is None:
+            return
         try:
-            if self._database_fd is None:
-                self._database_fd = os.open(self._database, os.O_RDONLY)
-            _sync_data(self._database_fd)
+            _sync_data(self._database_file.fd)
         except OSError as exc:  # only an optimisation: the RESTART syncs what it needs
             log.debug("sqlite database file not synced before a checkpoint: %s", exc)
 
     def close_file(self) -> None:
-        """Close the descriptor `_sync_database` opened: only once every connection of
-        this process to the database is closed, because closing any descriptor of a file
-        drops all the process's POSIX locks on it, SQLite's own included."""
-        if self._database_fd is not None:
-            os.close(self._database_fd)
-            self._database_fd = None
+        """Let go of the database file's descriptor, once this store's connections are
+        closed (see _SharedFile)."""
+        if self._database_file is not None:
+            self._database_file.release()
+            self._database_file = None
+
+
+class _SharedFile:
+    """One read-only descriptor of a database file per process, shared by the stores on
+    it and closed when the last lets go: closing any descriptor of a file drops all the
+    process's POSIX locks on it, SQLite's own included, so it must never close while
+    another store of this process still has connections to the file."""
+
+    _open: ClassVar[dict[tuple[int, int], _SharedFile]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, key: tuple[int, int], fd: int):
+        self.key = key
+        self.fd = fd
+        self.users = 1
+
+    @classmethod
+    def open(cls, path: str) -> _SharedFile | None:
+        try:
+            stat = os.stat(path)
+            key = (stat.st_dev, stat.st_ino)
+            with cls._lock:
+                shared = cls._open.get(key)
+                if shared is not None:
+                    shared.users += 1
+                    return shared
+                shared = cls._open[key] = cls(key, os.open(path, os.O_RDONLY))
+                return shared
+        except OSError as exc:
+            log.debug("sqlite database file not opened for syncs: %s", exc)
+            return None
+
+    def release(self) -> None:
+        with self._lock:
+            self.users -= 1
+            if self.users == 0:
+                del self._open[self.key]
+                os.close(self.fd)
 
 
 _sync_data: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
