@@ -187,7 +187,7 @@ class SqliteStore(SqliteBackground):
             "convostack-sqlite-writer", self._connect_writer, writer=True
         )
         self._reader = ConnectionWorker("convostack-sqlite-reader", self._connect, writer=False)
-        self._checkpointer = Checkpointer("convostack-sqlite-checkpoint", self._connect)
+        self._checkpointer = Checkpointer("convostack-sqlite-checkpoint", self._connect, str(path))
         self._loop = LoopConnection(
             self._connect_loop, self._writer, self._reader, self._checkpointer, f"{path}-wal"
         )
@@ -232,6 +232,7 @@ class SqliteStore(SqliteBackground):
         await self._checkpointer.stop()
         await self._writer.stop()
         await self._reader.stop()
+        self._checkpointer.close_file()
 
     async def _write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         try:
