@@ -54,5 +54,5 @@ async def test_events_come_from_background_ends_only(store: Store) -> None:
     assert rest.response_id == "resp_run"
 
     assert await store.drop_webhooks(now - 60, 100) == 0  # too new to drop
-    assert await store.drop_webhooks(now + 1, 100) == 1
+    assert await store.drop_webhooks(now + 10, 100) == 1  # the database clock may be a second on
     assert await store.claim_webhook(now + 1000, 30) is None
